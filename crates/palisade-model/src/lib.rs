@@ -14,4 +14,4 @@ pub use error::Error;
 pub use resource::{
     AddressGroup, AddressPair, FixedIp, Network, Port, SecurityGroup, SecurityGroupRule,
 };
-pub use rule::{Direction, EtherType, NewRule};
+pub use rule::{fingerprint, parse_rule, validate_rule, Direction, EtherType, NewRule};

@@ -158,10 +158,9 @@ pub const RULE_SERVER_ONLY: &[&str] = &[
     "revision_number",
 ];
 
-/// Parses and validates one rule create body (the object inside `security_group_rule`).
-///
-/// Checks run in Neutron's order: attributes, required, converters in attribute-map order,
-/// then the semantic checks of spec §4. Existence checks are the service's job.
+/// Parses one rule create body (the object inside `security_group_rule`): attributes,
+/// required keys and converters in Neutron's attribute-map order. The semantic checks are
+/// [`validate_rule`], which Neutron runs after quota and policy.
 pub fn parse_rule(obj: &Object) -> Result<NewRule, Error> {
     check_attributes(obj, Method::Create, RULE_SETTABLE, RULE_SERVER_ONLY)?;
     let sg = convert::required(obj, "security_group_id")?;
@@ -216,46 +215,11 @@ pub fn parse_rule(obj: &Object) -> Result<NewRule, Error> {
         Some(v) => Some(convert::string("remote_address_group_id", v, 255)?),
     };
 
-    // IPv6 rewrites legacy ICMP spellings before any other check (Neutron:
-    // _validate_sg_rule / _get_ip_proto_number with ethertype).
-    let protocol = match (ethertype, protocol_raw.as_deref()) {
-        (EtherType::IPv6, Some("icmp" | "icmpv6")) => Some("ipv6-icmp".to_string()),
-        (EtherType::IPv6, Some("1")) => Some("58".to_string()),
-        _ => protocol_raw,
-    };
-    let (min, max) = validate_ports(protocol.as_deref(), min, max)?;
-
-    if let Some(p) = protocol.as_deref() {
-        let num = stored_protocol_number(Some(p));
-        if ethertype == EtherType::IPv4 && num.is_some_and(|n| IPV6_ONLY.contains(&n)) {
-            return Err(Error::EthertypeConflictWithProtocol {
-                ethertype: "IPv4".into(),
-                protocol: p.into(),
-            });
-        }
-    }
-    if let Some((net, _)) = &prefix {
-        let v6 = matches!(net, IpNet::V6(_));
-        if v6 != (ethertype == EtherType::IPv6) {
-            return Err(Error::ParameterConflict {
-                ethertype: ethertype.as_str().into(),
-                cidr: net.to_string(),
-            });
-        }
-    }
-    let remotes = [
-        prefix.is_some(),
-        remote_group_id.is_some(),
-        remote_address_group_id.is_some(),
-    ];
-    if remotes.iter().filter(|r| **r).count() > 1 {
-        return Err(Error::MultipleRemoteEntities);
-    }
     Ok(NewRule {
         security_group_id,
         direction,
         ethertype,
-        protocol,
+        protocol: protocol_raw,
         port_range_min: min,
         port_range_max: max,
         remote_ip_prefix: prefix.map(|(_, text)| text),
@@ -264,6 +228,51 @@ pub fn parse_rule(obj: &Object) -> Result<NewRule, Error> {
         project_id,
         description,
     })
+}
+
+/// The semantic checks and normalisations of spec §4.1–4.4 that Neutron runs after quota
+/// and policy: IPv6 ICMP spellings, port ranges by protocol class, ethertype against
+/// protocol and prefix, at most one remote.
+pub fn validate_rule(mut r: NewRule) -> Result<NewRule, Error> {
+    // IPv6 rewrites legacy ICMP spellings before any other check (Neutron:
+    // _validate_sg_rule / _get_ip_proto_number with ethertype).
+    if r.ethertype == EtherType::IPv6 {
+        match r.protocol.as_deref() {
+            Some("icmp" | "icmpv6") => r.protocol = Some("ipv6-icmp".to_string()),
+            Some("1") => r.protocol = Some("58".to_string()),
+            _ => {}
+        }
+    }
+    let (min, max) = validate_ports(r.protocol.as_deref(), r.port_range_min, r.port_range_max)?;
+    r.port_range_min = min;
+    r.port_range_max = max;
+    if let Some(p) = r.protocol.as_deref() {
+        let num = stored_protocol_number(Some(p));
+        if r.ethertype == EtherType::IPv4 && num.is_some_and(|n| IPV6_ONLY.contains(&n)) {
+            return Err(Error::EthertypeConflictWithProtocol {
+                ethertype: "IPv4".into(),
+                protocol: p.into(),
+            });
+        }
+    }
+    if let Some(prefix) = &r.remote_ip_prefix {
+        let v6 = prefix.contains(':');
+        if v6 != (r.ethertype == EtherType::IPv6) {
+            return Err(Error::ParameterConflict {
+                ethertype: r.ethertype.as_str().into(),
+                cidr: prefix.clone(),
+            });
+        }
+    }
+    let remotes = [
+        r.remote_ip_prefix.is_some(),
+        r.remote_group_id.is_some(),
+        r.remote_address_group_id.is_some(),
+    ];
+    if remotes.iter().filter(|x| **x).count() > 1 {
+        return Err(Error::MultipleRemoteEntities);
+    }
+    Ok(r)
 }
 
 /// Neutron's protocol converter: null/"any" → None; names lower-cased; numbers 0–255 kept as

@@ -1,0 +1,1141 @@
+//! The Neutron v2.0 HTTP API: small handlers that extract, call the service and map the
+//! result; every error leaves as `{"NeutronError": {type, message, detail}}` with Neutron's
+//! status code. Unknown paths are JSON 404s, unsupported methods JSON 405s, oversized
+//! bodies JSON 413s.
+
+use crate::index::Index;
+use crate::query::{self, Collection, Item, ListQuery};
+use crate::service::{parse_if_match, Context, Service, Tagged};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use palisade_model::convert::Object;
+use palisade_model::Error;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Largest request body accepted (Neutron's default `max_request_body_size`).
+pub const MAX_BODY: usize = 114_688;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service.
+    pub service: Arc<Service>,
+    /// Base URL advertised in links (`None`: from the Host header).
+    pub public_url: Option<String>,
+}
+
+/// An error on the wire.
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Error::Internal(detail) = &e {
+            tracing::error!(%detail, "internal error");
+        }
+        let body = json!({"NeutronError": {"type": e.neutron_type(), "message": e.to_string(), "detail": ""}});
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Keystone uri=\"/identity\""),
+            );
+        }
+        resp
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The hex SHA-256 of a token: tokens are stored only as hashes.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn authenticate(idx: &Index, headers: &HeaderMap) -> Result<Context, Error> {
+    let token = headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Error::NotAuthenticated)?;
+    let info = idx
+        .tokens
+        .get(&token_hash(token))
+        .ok_or(Error::NotAuthenticated)?;
+    Ok(Context {
+        project_id: info.project_id.clone(),
+        roles: info.roles.clone(),
+        user: info.user.clone(),
+    })
+}
+
+/// The authenticated caller.
+pub struct Caller(pub Context);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let app = <AppState as axum::extract::FromRef<S>>::from_ref(state);
+        let idx = app.service.cache().read();
+        Ok(Caller(authenticate(&idx, &parts.headers)?))
+    }
+}
+
+/// A request body, read with our limit and errors (JSON 413, not axum's plain text).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if let Some(n) = declared.filter(|n| *n > MAX_BODY) {
+            return Err(Error::PayloadTooLarge(n, MAX_BODY).into());
+        }
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RawBody(b)),
+            Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::PayloadTooLarge(declared.unwrap_or(MAX_BODY + 1), MAX_BODY).into())
+            }
+            Err(rej) => Err(Error::BadRequest(format!("Body could not be read: {rej}")).into()),
+        }
+    }
+}
+
+fn parse_json(body: &Bytes) -> Result<Map<String, Value>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadRequest("Resource body required".into()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(Error::BadRequest(format!(
+            "Body contains invalid data: expected a JSON object, got {}",
+            palisade_model::error::quote(&other)
+        ))),
+        Err(e) => Err(Error::BadRequest(format!(
+            "Body contains invalid data: {e}"
+        ))),
+    }
+}
+
+/// Unwraps `{"<singular>": {...}}` or, when allowed, bulk `{"<plural>": [...]}`.
+/// Returns the objects and whether the request was bulk.
+fn envelope(
+    body: &Bytes,
+    singular: &str,
+    plural: Option<&str>,
+) -> Result<(Vec<Object>, bool), Error> {
+    let mut top = parse_json(body)?;
+    let extra: Vec<String> = top
+        .keys()
+        .filter(|k| k.as_str() != singular && Some(k.as_str()) != plural)
+        .cloned()
+        .collect();
+    if !extra.is_empty()
+        && (top.contains_key(singular) || plural.is_some_and(|p| top.contains_key(p)))
+    {
+        return Err(Error::BadRequest(format!(
+            "Unrecognized attribute(s) '{}'",
+            extra.join(", ")
+        )));
+    }
+    if let Some(v) = top.remove(singular) {
+        return match v {
+            Value::Object(o) => Ok((vec![o], false)),
+            other => Err(Error::BadRequest(format!(
+                "Object '{singular}' contains invalid data: expected an object, got {}",
+                palisade_model::error::quote(&other)
+            ))),
+        };
+    }
+    if let Some(plural) = plural {
+        if let Some(v) = top.remove(plural) {
+            let Value::Array(items) = v else {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for {plural}: expected a list"
+                )));
+            };
+            if items.is_empty() {
+                return Err(Error::BadRequest(format!(
+                    "Resources required ({plural} is empty)"
+                )));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::Object(mut o) => match o.remove(singular) {
+                        Some(Value::Object(inner)) if o.is_empty() => out.push(inner),
+                        Some(_) => {
+                            return Err(Error::BadRequest(format!(
+                                "Object '{singular}' contains invalid data in {plural}"
+                            )))
+                        }
+                        None => out.push(o),
+                    },
+                    other => {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid input for {plural}: {} is not an object",
+                            palisade_model::error::quote(&other)
+                        )))
+                    }
+                }
+            }
+            return Ok((out, true));
+        }
+    }
+    Err(Error::BadRequest(format!(
+        "Unable to find '{singular}' in request body"
+    )))
+}
+
+fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+fn one(
+    status: StatusCode,
+    singular: &str,
+    obj: &Map<String, Value>,
+    fields: &[String],
+) -> Response {
+    let body = json!({ singular: query::project(obj, fields) });
+    json_response(status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn created(
+    singular: &str,
+    plural: &str,
+    objs: Vec<Arc<Map<String, Value>>>,
+    bulk: bool,
+) -> Response {
+    let body = if bulk {
+        json!({ plural: objs.iter().map(|o| Value::Object((**o).clone())).collect::<Vec<_>>() })
+    } else {
+        match objs.first() {
+            Some(o) => json!({ singular: **o }),
+            None => json!({ singular: {} }),
+        }
+    };
+    json_response(
+        StatusCode::CREATED,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Error> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| Error::BadRequest("Invalid If-Match header: not text".into()))?;
+            parse_if_match(s).map(Some)
+        }
+    }
+}
+
+fn no_body(body: &Bytes) -> Result<(), Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(
+            "Request body is not supported in DELETE.".into(),
+        ))
+    }
+}
+
+fn show_fields(query: &Option<String>) -> Vec<String> {
+    url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "fields")
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+fn base_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
+    let root = match &state.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    format!("{root}{}", uri.path())
+}
+
+fn list_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    items: Vec<Item<'_>>,
+    q: &ListQuery,
+    coll: &Collection,
+) -> Response {
+    let base = base_url(state, headers, uri);
+    json_response(StatusCode::OK, query::render(items, q, coll, &base))
+}
+
+/// The projects whose default group a list call should ensure (spec §3).
+fn projects_to_ensure(ctx: &Context, q: &ListQuery) -> Vec<String> {
+    match q.filter("project_id") {
+        Some(vals) => vals
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        None => vec![ctx.project_id.clone()],
+    }
+}
+
+// ---- security groups ----
+
+async fn list_sgs(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q = query::parse(q.as_deref().unwrap_or(""), &query::SECURITY_GROUPS)?;
+    for p in projects_to_ensure(&ctx, &q) {
+        s.service.ensure_default_sg(&ctx, &p).await?;
+    }
+    let idx = s.service.cache().read();
+    let items: Vec<Item<'_>> = match q.filter("id") {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|id| id.as_str().and_then(|id| idx.sgs.get(id)))
+            .collect::<Vec<_>>(),
+        None => idx.sgs.values().collect(),
+    }
+    .into_iter()
+    .filter(|e| ctx.sees(&e.value.project_id))
+    .map(|e| Item {
+        json: &e.json,
+        bytes: &e.bytes,
+    })
+    .collect();
+    Ok(list_response(
+        &s,
+        &headers,
+        &uri,
+        items,
+        &q,
+        &query::SECURITY_GROUPS,
+    ))
+}
+
+async fn create_sgs(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let (items, bulk) = envelope(&body, "security_group", Some("security_groups"))?;
+    let out = s.service.create_security_groups(&ctx, &items).await?;
+    Ok(created("security_group", "security_groups", out, bulk))
+}
+
+async fn show_sg(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let obj = s.service.show_security_group(&ctx, &id)?;
+    Ok(one(
+        StatusCode::OK,
+        "security_group",
+        &obj,
+        &show_fields(&q),
+    ))
+}
+
+async fn update_sg(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let im = if_match(&headers)?;
+    let (items, _) = envelope(&body, "security_group", None)?;
+    let obj = s
+        .service
+        .update_security_group(&ctx, &id, &items[0], im)
+        .await?;
+    Ok(one(StatusCode::OK, "security_group", &obj, &[]))
+}
+
+async fn delete_sg(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    no_body(&body)?;
+    s.service
+        .delete_security_group(&ctx, &id, if_match(&headers)?)
+        .await?;
+    Ok(no_content())
+}
+
+// ---- tags (security groups, ports, networks) ----
+
+fn tags_body(body: &Bytes) -> Result<Vec<String>, Error> {
+    let top = parse_json(body)?;
+    palisade_model::convert::check_attributes(
+        &top,
+        palisade_model::convert::Method::Update,
+        &["tags"],
+        &[],
+    )?;
+    palisade_model::input::tags(palisade_model::convert::required(&top, "tags")?)
+}
+
+fn tags_response(status: StatusCode, tags: Vec<String>) -> Response {
+    json_response(
+        status,
+        serde_json::to_vec(&json!({ "tags": tags })).unwrap_or_default(),
+    )
+}
+
+async fn tags_get(s: AppState, ctx: Context, kind: Tagged, id: String) -> ApiResult {
+    Ok(tags_response(
+        StatusCode::OK,
+        s.service.get_tags(&ctx, kind, &id)?,
+    ))
+}
+async fn tags_replace(
+    s: AppState,
+    ctx: Context,
+    kind: Tagged,
+    id: String,
+    body: Bytes,
+) -> ApiResult {
+    let new = tags_body(&body)?;
+    let tags = s
+        .service
+        .change_tags(&ctx, kind, &id, |t| {
+            *t = new.clone();
+            Ok(())
+        })
+        .await?;
+    Ok(tags_response(StatusCode::OK, tags))
+}
+async fn tags_add(s: AppState, ctx: Context, kind: Tagged, id: String, body: Bytes) -> ApiResult {
+    let new = tags_body(&body)?;
+    let tags = s
+        .service
+        .change_tags(&ctx, kind, &id, |t| {
+            for n in &new {
+                if !t.contains(n) {
+                    t.push(n.clone());
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(tags_response(StatusCode::OK, tags))
+}
+async fn tags_clear(s: AppState, ctx: Context, kind: Tagged, id: String) -> ApiResult {
+    s.service
+        .change_tags(&ctx, kind, &id, |t| {
+            t.clear();
+            Ok(())
+        })
+        .await?;
+    Ok(no_content())
+}
+async fn tag_check(s: AppState, ctx: Context, kind: Tagged, id: String, tag: String) -> ApiResult {
+    s.service.check_tag(&ctx, kind, &id, &tag)?;
+    Ok(no_content())
+}
+async fn tag_put(s: AppState, ctx: Context, kind: Tagged, id: String, tag: String) -> ApiResult {
+    let tag = palisade_model::input::tag(&tag)?;
+    s.service
+        .change_tags(&ctx, kind, &id, |t| {
+            if !t.contains(&tag) {
+                t.push(tag.clone());
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+async fn tag_delete(s: AppState, ctx: Context, kind: Tagged, id: String, tag: String) -> ApiResult {
+    s.service
+        .change_tags(&ctx, kind, &id, |t| {
+            let before = t.len();
+            t.retain(|x| x != &tag);
+            if t.len() == before {
+                Err(Error::TagNotFound {
+                    resource: "resource",
+                    id: id.clone(),
+                    tag: tag.clone(),
+                })
+            } else {
+                Ok(())
+            }
+        })
+        .await?;
+    Ok(no_content())
+}
+
+fn tag_routes(kind: Tagged) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/{id}/tags",
+            get(
+                move |State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>| {
+                    tags_get(s, c, kind, id)
+                },
+            )
+            .put(
+                move |State(s): State<AppState>,
+                      Caller(c): Caller,
+                      Path(id): Path<String>,
+                      RawBody(b): RawBody| tags_replace(s, c, kind, id, b),
+            )
+            .post(
+                move |State(s): State<AppState>,
+                      Caller(c): Caller,
+                      Path(id): Path<String>,
+                      RawBody(b): RawBody| tags_add(s, c, kind, id, b),
+            )
+            .delete(
+                move |State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>| {
+                    tags_clear(s, c, kind, id)
+                },
+            ),
+        )
+        .route(
+            "/{id}/tags/{tag}",
+            get(
+                move |State(s): State<AppState>,
+                      Caller(c): Caller,
+                      Path((id, tag)): Path<(String, String)>| {
+                    tag_check(s, c, kind, id, tag)
+                },
+            )
+            .put(
+                move |State(s): State<AppState>,
+                      Caller(c): Caller,
+                      Path((id, tag)): Path<(String, String)>| {
+                    tag_put(s, c, kind, id, tag)
+                },
+            )
+            .delete(
+                move |State(s): State<AppState>,
+                      Caller(c): Caller,
+                      Path((id, tag)): Path<(String, String)>| {
+                    tag_delete(s, c, kind, id, tag)
+                },
+            ),
+        )
+}
+
+// ---- rules ----
+
+async fn list_rules(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q = query::parse(q.as_deref().unwrap_or(""), &query::RULES)?;
+    for p in projects_to_ensure(&ctx, &q) {
+        s.service.ensure_default_sg(&ctx, &p).await?;
+    }
+    let idx = s.service.cache().read();
+    let candidates: Vec<&crate::index::Entry<palisade_model::SecurityGroupRule>> =
+        if let Some(ids) = q.filter("id") {
+            ids.iter()
+                .filter_map(|id| id.as_str().and_then(|id| idx.rules.get(id)))
+                .collect()
+        } else if let Some(sgs) = q.filter("security_group_id") {
+            sgs.iter()
+                .filter_map(|v| v.as_str())
+                .flat_map(|sg| idx.rules_of(sg))
+                .collect()
+        } else {
+            idx.rules.values().collect()
+        };
+    let items: Vec<Item<'_>> = candidates
+        .into_iter()
+        .filter(|r| {
+            ctx.is_admin()
+                || idx
+                    .sgs
+                    .get(&r.value.security_group_id)
+                    .is_some_and(|sg| sg.value.project_id == ctx.project_id)
+        })
+        .map(|e| Item {
+            json: &e.json,
+            bytes: &e.bytes,
+        })
+        .collect();
+    Ok(list_response(&s, &headers, &uri, items, &q, &query::RULES))
+}
+
+async fn create_rules(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let (items, bulk) = envelope(&body, "security_group_rule", Some("security_group_rules"))?;
+    let out = s.service.create_rules(&ctx, &items).await?;
+    Ok(created(
+        "security_group_rule",
+        "security_group_rules",
+        out,
+        bulk,
+    ))
+}
+
+async fn show_rule(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let obj = s.service.show_rule(&ctx, &id)?;
+    Ok(one(
+        StatusCode::OK,
+        "security_group_rule",
+        &obj,
+        &show_fields(&q),
+    ))
+}
+
+async fn delete_rule(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    no_body(&body)?;
+    s.service.delete_rule(&ctx, &id).await?;
+    Ok(no_content())
+}
+
+// ---- ports ----
+
+async fn list_ports(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q = query::parse(q.as_deref().unwrap_or(""), &query::PORTS)?;
+    let idx = s.service.cache().read();
+    let candidates: Vec<_> = if let Some(ids) = q.filter("id") {
+        ids.iter()
+            .filter_map(|id| id.as_str().and_then(|id| idx.ports.get(id)))
+            .collect()
+    } else if let Some(sgs) = q.filter("security_groups") {
+        let mut ids: Vec<&String> = sgs
+            .iter()
+            .filter_map(|v| v.as_str())
+            .flat_map(|sg| idx.ports_by_sg.get(sg).into_iter().flatten())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.into_iter().filter_map(|id| idx.ports.get(id)).collect()
+    } else {
+        idx.ports.values().collect()
+    };
+    let items: Vec<Item<'_>> = candidates
+        .into_iter()
+        .filter(|e| ctx.sees(&e.value.project_id))
+        .map(|e| Item {
+            json: &e.json,
+            bytes: &e.bytes,
+        })
+        .collect();
+    Ok(list_response(&s, &headers, &uri, items, &q, &query::PORTS))
+}
+
+async fn create_ports(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let (items, bulk) = envelope(&body, "port", Some("ports"))?;
+    let out = s.service.create_ports(&ctx, &items).await?;
+    Ok(created("port", "ports", out, bulk))
+}
+
+async fn show_port(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let obj = s.service.show_port(&ctx, &id)?;
+    Ok(one(StatusCode::OK, "port", &obj, &show_fields(&q)))
+}
+
+async fn update_port(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let im = if_match(&headers)?;
+    let (items, _) = envelope(&body, "port", None)?;
+    let obj = s.service.update_port(&ctx, &id, &items[0], im).await?;
+    Ok(one(StatusCode::OK, "port", &obj, &[]))
+}
+
+async fn delete_port(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    no_body(&body)?;
+    s.service
+        .delete_port(&ctx, &id, if_match(&headers)?)
+        .await?;
+    Ok(no_content())
+}
+
+// ---- networks ----
+
+async fn list_networks(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q = query::parse(q.as_deref().unwrap_or(""), &query::NETWORKS)?;
+    let idx = s.service.cache().read();
+    let items: Vec<Item<'_>> = idx
+        .networks
+        .values()
+        .filter(|e| e.value.shared || ctx.sees(&e.value.project_id))
+        .map(|e| Item {
+            json: &e.json,
+            bytes: &e.bytes,
+        })
+        .collect();
+    Ok(list_response(
+        &s,
+        &headers,
+        &uri,
+        items,
+        &q,
+        &query::NETWORKS,
+    ))
+}
+
+async fn create_networks(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let (items, bulk) = envelope(&body, "network", Some("networks"))?;
+    let out = s.service.create_networks(&ctx, &items).await?;
+    Ok(created("network", "networks", out, bulk))
+}
+
+async fn show_network(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let obj = s.service.show_network(&ctx, &id)?;
+    Ok(one(StatusCode::OK, "network", &obj, &show_fields(&q)))
+}
+
+async fn update_network(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let im = if_match(&headers)?;
+    let (items, _) = envelope(&body, "network", None)?;
+    let obj = s.service.update_network(&ctx, &id, &items[0], im).await?;
+    Ok(one(StatusCode::OK, "network", &obj, &[]))
+}
+
+async fn delete_network(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    no_body(&body)?;
+    s.service
+        .delete_network(&ctx, &id, if_match(&headers)?)
+        .await?;
+    Ok(no_content())
+}
+
+// ---- address groups ----
+
+async fn list_ags(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let q = query::parse(q.as_deref().unwrap_or(""), &query::ADDRESS_GROUPS)?;
+    let idx = s.service.cache().read();
+    let items: Vec<Item<'_>> = idx
+        .address_groups
+        .values()
+        .filter(|e| ctx.sees(&e.value.project_id))
+        .map(|e| Item {
+            json: &e.json,
+            bytes: &e.bytes,
+        })
+        .collect();
+    Ok(list_response(
+        &s,
+        &headers,
+        &uri,
+        items,
+        &q,
+        &query::ADDRESS_GROUPS,
+    ))
+}
+
+async fn create_ags(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let (items, bulk) = envelope(&body, "address_group", Some("address_groups"))?;
+    let out = s.service.create_address_groups(&ctx, &items).await?;
+    Ok(created("address_group", "address_groups", out, bulk))
+}
+
+async fn show_ag(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let obj = s.service.show_address_group(&ctx, &id)?;
+    Ok(one(StatusCode::OK, "address_group", &obj, &show_fields(&q)))
+}
+
+async fn update_ag(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let im = if_match(&headers)?;
+    let (items, _) = envelope(&body, "address_group", None)?;
+    let obj = s
+        .service
+        .update_address_group(&ctx, &id, &items[0], im)
+        .await?;
+    Ok(one(StatusCode::OK, "address_group", &obj, &[]))
+}
+
+async fn ag_action(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, action)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let add = match action.as_str() {
+        "add_addresses" => true,
+        "remove_addresses" => false,
+        _ => return Err(Error::NotFound.into()),
+    };
+    let obj = parse_json(&body)?;
+    let out = s.service.change_addresses(&ctx, &id, &obj, add).await?;
+    Ok(one(StatusCode::OK, "address_group", &out, &[]))
+}
+
+async fn delete_ag(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    no_body(&body)?;
+    s.service
+        .delete_address_group(&ctx, &id, if_match(&headers)?)
+        .await?;
+    Ok(no_content())
+}
+
+// ---- quotas ----
+
+fn value_response(v: Value) -> Response {
+    json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
+}
+
+async fn list_quotas(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult {
+    Ok(value_response(s.service.list_quotas(&ctx)?))
+}
+async fn show_quota(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(p): Path<String>,
+) -> ApiResult {
+    Ok(value_response(s.service.show_quota(&ctx, &p)?))
+}
+async fn quota_sub(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path((p, what)): Path<(String, String)>,
+) -> ApiResult {
+    match what.as_str() {
+        "default" => Ok(value_response(s.service.default_quota(&ctx, &p)?)),
+        "details" => Ok(value_response(s.service.quota_details(&ctx, &p)?)),
+        _ => Err(Error::NotFound.into()),
+    }
+}
+async fn update_quota(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(p): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let (items, _) = envelope(&body, "quota", None)?;
+    Ok(value_response(
+        s.service.update_quota(&ctx, &p, Some(&items[0])).await?,
+    ))
+}
+async fn delete_quota(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(p): Path<String>,
+) -> ApiResult {
+    s.service.update_quota(&ctx, &p, None).await?;
+    Ok(no_content())
+}
+
+// ---- discovery ----
+
+/// Extension aliases Palisade implements (clients enable features by these).
+pub const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("security-group", "security-group", "The security groups extension."),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    ("standard-attr-tag", "Tag support for resources with standard attribute: port, security_group, network", "Enables to set tag on resources with standard attribute."),
+    ("tag-creation", "Tag creation extension", "Enables adding tags to resources in bulk (POST /tags)."),
+    ("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
+    ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
+    ("security-groups-normalized-cidr", "Normalized CIDR field for security group rules", "Add new field with normalized remote_ip_prefix cidr in SG rule"),
+    ("security-groups-remote-address-group", "Remote address group id field for security group rules", "Add new field of remote address group id in SG rules"),
+    ("security-groups-rules-belongs-to-default-sg", "Security group rule belongs to the project's default security group", "Flag to determine if the security group rule belongs to the project's default security group"),
+    ("address-group", "Address group", "Support address group"),
+    ("port-security", "Port Security", "Provides port security"),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("aap-reject-multicast", "Allowed address pairs reject multicast", "Rejects multicast addresses in allowed address pairs"),
+    ("port-security-groups-filtering", "Port filtering on security groups", "Provides security groups filtering when listing ports"),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("filter-validation", "Filter parameters validation", "Provides validation on filtering parameters."),
+    ("empty-string-filtering", "Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
+];
+
+fn extension_json(alias: &str, name: &str, desc: &str) -> Value {
+    json!({"alias": alias, "name": name, "description": desc, "updated": "2026-01-01T00:00:00-00:00", "links": []})
+}
+
+async fn list_extensions(Caller(_): Caller) -> Response {
+    let exts: Vec<Value> = EXTENSIONS
+        .iter()
+        .map(|(a, n, d)| extension_json(a, n, d))
+        .collect();
+    value_response(json!({ "extensions": exts }))
+}
+
+async fn show_extension(Caller(_): Caller, Path(alias): Path<String>) -> ApiResult {
+    let (a, n, d) = EXTENSIONS
+        .iter()
+        .find(|(a, _, _)| *a == alias)
+        .ok_or(Error::NotFound)?;
+    Ok(value_response(
+        json!({ "extension": extension_json(a, n, d) }),
+    ))
+}
+
+async fn versions(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let root = base_url(&s, &headers, &Uri::from_static("/"));
+    let href = format!("{}/v2.0/", root.trim_end_matches('/'));
+    value_response(
+        json!({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]}),
+    )
+}
+
+async fn v2_root(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let root = base_url(&s, &headers, &Uri::from_static("/v2.0"));
+    let resources: Vec<Value> = [
+        ("security_group", "security_groups", "security-groups"),
+        ("security_group_rule", "security_group_rules", "security-group-rules"),
+        ("port", "ports", "ports"),
+        ("network", "networks", "networks"),
+        ("address_group", "address_groups", "address-groups"),
+        ("quota", "quotas", "quotas"),
+    ]
+    .iter()
+    .map(|(name, coll, path)| {
+        json!({"name": name, "collection": coll, "links": [{"rel": "self", "href": format!("{root}/{path}")}]})
+    })
+    .collect();
+    value_response(json!({ "resources": resources }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(Error::NotFound)
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError(Error::MethodNotAllowed(method.to_string()))
+}
+
+/// Strips Neutron's tolerated `.json` suffix and a trailing `/` before routing.
+fn normalize_path(mut req: Request<Body>) -> Request<Body> {
+    let path = req.uri().path();
+    let stripped = path.strip_suffix(".json").unwrap_or(path);
+    let stripped = if stripped.len() > 1 {
+        stripped.trim_end_matches('/')
+    } else {
+        stripped
+    };
+    if stripped.len() != path.len() {
+        let stripped = if stripped.is_empty() { "/" } else { stripped };
+        let pq = match req.uri().query() {
+            Some(q) => format!("{stripped}?{q}"),
+            None => stripped.to_string(),
+        };
+        if let Ok(uri) = pq.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Adds `X-Openstack-Request-Id` (echoing the caller's, as Neutron does, or a new one).
+async fn request_id(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-openstack-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(String::from)
+        .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-openstack-request-id", v);
+    }
+    resp
+}
+
+/// The whole API as a router.
+pub fn router(state: AppState) -> Router {
+    let sg = Router::new()
+        .route("/", get(list_sgs).post(create_sgs))
+        .route("/{id}", get(show_sg).put(update_sg).delete(delete_sg))
+        .merge(tag_routes(Tagged::SecurityGroup));
+    let rules = Router::new()
+        .route("/", get(list_rules).post(create_rules))
+        .route("/{id}", get(show_rule).delete(delete_rule));
+    let ports = Router::new()
+        .route("/", get(list_ports).post(create_ports))
+        .route("/{id}", get(show_port).put(update_port).delete(delete_port))
+        .merge(tag_routes(Tagged::Port));
+    let networks = Router::new()
+        .route("/", get(list_networks).post(create_networks))
+        .route(
+            "/{id}",
+            get(show_network).put(update_network).delete(delete_network),
+        )
+        .merge(tag_routes(Tagged::Network));
+    let ags = Router::new()
+        .route("/", get(list_ags).post(create_ags))
+        .route("/{id}", get(show_ag).put(update_ag).delete(delete_ag))
+        .route("/{id}/{action}", put(ag_action));
+    let quotas = Router::new()
+        .route("/", get(list_quotas))
+        .route(
+            "/{project}",
+            get(show_quota).put(update_quota).delete(delete_quota),
+        )
+        .route("/{project}/{what}", get(quota_sub));
+    let v2 = Router::new()
+        .route("/", get(v2_root))
+        .route("/extensions", get(list_extensions))
+        .route("/extensions/{alias}", get(show_extension))
+        .nest("/security-groups", sg)
+        .nest("/security-group-rules", rules)
+        .nest("/ports", ports)
+        .nest("/networks", networks)
+        .nest("/address-groups", ags)
+        .nest("/quotas", quotas)
+        .nest("/palisade", crate::watch::routes());
+    Router::new()
+        .route("/", get(versions))
+        .nest("/v2.0", v2)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use tower::ServiceExt as _;
+    let app = router(state);
+    let app = app.map_request(normalize_path);
+    axum::serve(listener, tower::make::Shared::new(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,197 @@
+//! The watch API for agents and other followers: a consistent snapshot with its revision,
+//! then every later change in revision order, as NDJSON, resumable from any revision still
+//! in history (410 Gone when compacted, so the client re-snapshots).
+
+use crate::http::{ApiError, AppState, Caller};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use palisade_model::Error;
+use palisade_store::{EventKind, StoreError};
+use serde_json::{json, Value};
+
+/// Resource kinds exposed to watchers, by key prefix. Everything else (tokens, counters,
+/// secondary keys) is internal and never leaves the server.
+const KINDS: &[(&str, &str)] = &[
+    ("sg/", "security_group"),
+    ("rule/", "security_group_rule"),
+    ("port/", "port"),
+    ("network/", "network"),
+    ("addrgroup/", "address_group"),
+];
+
+fn kind_of(key: &str) -> Option<(&'static str, &str)> {
+    KINDS
+        .iter()
+        .find_map(|(p, k)| key.strip_prefix(p).map(|id| (*k, id)))
+}
+
+/// The wire form of a stored object (groups without embedded rules: rules have their own
+/// events).
+fn wire(kind: &str, bytes: &[u8]) -> Value {
+    use palisade_model::{AddressGroup, Network, Port, SecurityGroup, SecurityGroupRule};
+    fn conv<T: serde::de::DeserializeOwned>(
+        b: &[u8],
+        f: impl Fn(&T) -> serde_json::Map<String, Value>,
+    ) -> Value {
+        serde_json::from_slice::<T>(b)
+            .map(|v| Value::Object(f(&v)))
+            .unwrap_or(Value::Null)
+    }
+    match kind {
+        "security_group" => conv(bytes, |g: &SecurityGroup| {
+            let mut m = g.to_json(std::iter::empty());
+            m.remove("security_group_rules");
+            m
+        }),
+        "security_group_rule" => conv(bytes, SecurityGroupRule::to_json),
+        "port" => conv(bytes, Port::to_json),
+        "network" => conv(bytes, Network::to_json),
+        "address_group" => conv(bytes, AddressGroup::to_json),
+        _ => Value::Null,
+    }
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/snapshot", get(snapshot))
+        .route("/watch", get(watch))
+}
+
+fn admin_only(ctx: &crate::Context) -> Result<(), Error> {
+    if ctx.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::PolicyNotAuthorized("get_palisade_watch".into()))
+    }
+}
+
+/// `GET /v2.0/palisade/snapshot`: every object and the revision they are consistent at.
+async fn snapshot(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
+    admin_only(&ctx)?;
+    let idx = s.service.cache().read();
+    let list = |it: &mut dyn Iterator<Item = &std::sync::Arc<serde_json::Map<String, Value>>>| {
+        it.map(|j| Value::Object((**j).clone())).collect::<Vec<_>>()
+    };
+    let body = json!({
+        "revision": idx.revision,
+        "security_groups": list(&mut idx.sgs.values().map(|e| &e.json)),
+        "security_group_rules": list(&mut idx.rules.values().map(|e| &e.json)),
+        "ports": list(&mut idx.ports.values().map(|e| &e.json)),
+        "networks": list(&mut idx.networks.values().map(|e| &e.json)),
+        "address_groups": list(&mut idx.address_groups.values().map(|e| &e.json)),
+    });
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+/// `GET /v2.0/palisade/watch?since=R`: NDJSON, one line per change after revision R:
+/// `{"revision", "type": "put"|"delete", "kind", "id", "object"}`; a `{"type":"error"}`
+/// line ends the stream if history is lost mid-way.
+async fn watch(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    admin_only(&ctx)?;
+    let since = url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "since")
+        .map(|(_, v)| {
+            v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Invalid input for since. Reason: '{v}' is not a revision (integer ≥ 0)."
+                ))
+            })
+        })
+        .transpose()?
+        .unwrap_or_else(|| s.service.cache().revision());
+    let store = s.service.store().clone();
+    let current = store
+        .revision()
+        .await
+        .map_err(crate::service::store_error)?;
+    if since > current {
+        return Err(Error::BadRequest(format!("Invalid input for since. Reason: revision {since} is in the future (current {current}).")).into());
+    }
+    let mut events = store
+        .watch(since + 1)
+        .await
+        .map_err(crate::service::store_error)?;
+    // Check compaction before answering, so a client can tell 410 from a stream.
+    let first = if since < current {
+        match events.recv().await {
+            Some(Err(StoreError::Compacted { compacted, .. })) => {
+                return Ok((
+                    StatusCode::GONE,
+                    axum::Json(json!({"NeutronError": {"type": "RevisionCompacted", "message": format!("Revision {since} has been compacted (history starts at {compacted}); read /v2.0/palisade/snapshot again."), "detail": ""}})),
+                )
+                    .into_response())
+            }
+            other => other,
+        }
+    } else {
+        None
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let mut pending = first;
+        loop {
+            let item = match pending.take() {
+                Some(i) => i,
+                None => match events.recv().await {
+                    Some(i) => i,
+                    None => return,
+                },
+            };
+            let lines = match item {
+                Ok(batch) => {
+                    let mut out = Vec::new();
+                    for ev in &batch.events {
+                        let Some((kind, id)) = kind_of(&ev.kv.key) else {
+                            continue;
+                        };
+                        let object: Value = match ev.kind {
+                            EventKind::Put => wire(kind, &ev.kv.value),
+                            EventKind::Delete => Value::Null,
+                        };
+                        let line = json!({
+                            "revision": batch.revision,
+                            "type": if ev.kind == EventKind::Put { "put" } else { "delete" },
+                            "kind": kind,
+                            "id": id,
+                            "object": object,
+                        });
+                        out.extend_from_slice(&serde_json::to_vec(&line).unwrap_or_default());
+                        out.push(b'\n');
+                    }
+                    // An empty line marks a revision without public changes, so the
+                    // client's revision still advances.
+                    if out.is_empty() {
+                        out.extend_from_slice(
+                            format!(
+                                "{{\"revision\":{},\"type\":\"progress\"}}\n",
+                                batch.revision
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                    out
+                }
+                Err(e) => {
+                    let line = json!({"type": "error", "message": e.to_string()});
+                    let mut out = serde_json::to_vec(&line).unwrap_or_default();
+                    out.push(b'\n');
+                    let _ = tx.send(Ok(out.into())).await;
+                    return;
+                }
+            };
+            if tx.send(Ok(lines.into())).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}

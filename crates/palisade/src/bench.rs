@@ -1,0 +1,297 @@
+//! `palisade bench api`: the API benchmark of the first issue, against any
+//! Neutron-compatible URL. Phases: create groups, create rules in each, list all rules,
+//! list rules filtered by group, delete everything. Prints requests/s and p50/p99 per phase.
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Benchmark the security-group API.
+    Api(ApiBench),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ApiBench {
+    /// Server URL.
+    #[arg(long, env = "PALISADE_URL", default_value = "http://127.0.0.1:9696")]
+    url: String,
+    /// Token (admin, so the benchmark can lift its project's quotas).
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Groups to create.
+    #[arg(long, default_value_t = 200)]
+    groups: usize,
+    /// Rules to create in each group.
+    #[arg(long, default_value_t = 10)]
+    rules_per_group: usize,
+    /// Full rule lists.
+    #[arg(long, default_value_t = 50)]
+    lists: usize,
+    /// Rule lists filtered by security_group_id.
+    #[arg(long, default_value_t = 500)]
+    filtered_lists: usize,
+}
+
+/// Figures of one phase.
+pub struct PhaseResult {
+    name: &'static str,
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+struct Http {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Http {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, bytes::Bytes)> {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.url, path))
+            .header("X-Auth-Token", &self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.bytes().await?))
+    }
+}
+
+/// Runs `n` requests with `concurrency` workers; `make(i)` performs request i and says
+/// whether it succeeded.
+async fn phase<F, Fut>(name: &'static str, n: usize, concurrency: usize, make: F) -> PhaseResult
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let make = make.clone();
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                if !make(i).await {
+                    errors += 1;
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    let mut errors = 0;
+    for w in workers {
+        if let Ok((lat, e)) = w.await {
+            all.extend(lat);
+            errors += e;
+        }
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
+    };
+    PhaseResult {
+        name,
+        requests: all.len(),
+        errors,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
+    let BenchCmd::Api(a) = cmd;
+    let results = api(a).await?;
+    println!("| phase | requests | errors | seconds | requests/s | p50 ms | p99 ms |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for r in &results {
+        println!(
+            "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            r.name,
+            r.requests,
+            r.errors,
+            r.elapsed.as_secs_f64(),
+            r.requests as f64 / r.elapsed.as_secs_f64().max(1e-9),
+            r.p50.as_secs_f64() * 1000.0,
+            r.p99.as_secs_f64() * 1000.0
+        );
+    }
+    if results.iter().any(|r| r.errors > 0) {
+        bail!("some requests failed");
+    }
+    Ok(())
+}
+
+async fn api(a: ApiBench) -> anyhow::Result<Vec<PhaseResult>> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency * 2)
+        .build()?;
+    let http = Arc::new(Http {
+        client,
+        url: a.url.trim_end_matches('/').to_string(),
+        token: a.token.clone(),
+    });
+    // Lift the quotas of the token's project (its default group names the project).
+    let (status, body) = http
+        .call(
+            Method::GET,
+            "/v2.0/security-groups?name=default&fields=project_id",
+            None,
+        )
+        .await?;
+    if status != 200 {
+        bail!(
+            "GET /v2.0/security-groups answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let v: Value = serde_json::from_slice(&body)?;
+    let project = v["security_groups"][0]["project_id"]
+        .as_str()
+        .context("no default group to learn the project from")?
+        .to_string();
+    let (status, body) = http
+        .call(
+            Method::PUT,
+            &format!("/v2.0/quotas/{project}"),
+            Some(json!({"quota": {"security_group": -1, "security_group_rule": -1}})),
+        )
+        .await?;
+    if status != 200 {
+        eprintln!(
+            "warning: could not lift quotas ({status}): {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let ids: Arc<std::sync::Mutex<Vec<Option<String>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; a.groups]));
+    let mut out = Vec::new();
+
+    let (h, ids2) = (http.clone(), ids.clone());
+    out.push(
+        phase("create groups", a.groups, a.concurrency, move |i| {
+            let (h, ids) = (h.clone(), ids2.clone());
+            async move {
+                let body = json!({"security_group": {"name": format!("bench-{i}"), "description": "palisade bench"}});
+                match h.call(Method::POST, "/v2.0/security-groups", Some(body)).await {
+                    Ok((201, b)) => {
+                        let id = serde_json::from_slice::<Value>(&b).ok().and_then(|v| v["security_group"]["id"].as_str().map(String::from));
+                        if let Ok(mut ids) = ids.lock() {
+                            ids[i] = id;
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        })
+        .await,
+    );
+    let groups: Arc<Vec<String>> = Arc::new(
+        ids.lock()
+            .map(|v| v.iter().flatten().cloned().collect())
+            .unwrap_or_default(),
+    );
+    if groups.is_empty() {
+        bail!("no group was created");
+    }
+    let ng = groups.len();
+    // Task k goes to group k % ng, so concurrent requests hit different groups.
+    let (h, g) = (http.clone(), groups.clone());
+    out.push(
+        phase("create rules", ng * a.rules_per_group, a.concurrency, move |k| {
+            let (h, g) = (h.clone(), g.clone());
+            async move {
+                let (gi, j) = (k % ng, k / ng);
+                let port = 1000 + j as u32;
+                let body = json!({"security_group_rule": {"security_group_id": g[gi], "direction": "ingress", "protocol": "tcp", "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "198.18.0.0/15"}});
+                matches!(h.call(Method::POST, "/v2.0/security-group-rules", Some(body)).await, Ok((201, _)))
+            }
+        })
+        .await,
+    );
+    let h = http.clone();
+    out.push(
+        phase("list all rules", a.lists, a.concurrency, move |_| {
+            let h = h.clone();
+            async move {
+                matches!(
+                    h.call(Method::GET, "/v2.0/security-group-rules", None)
+                        .await,
+                    Ok((200, _))
+                )
+            }
+        })
+        .await,
+    );
+    let (h, g) = (http.clone(), groups.clone());
+    out.push(
+        phase(
+            "list rules by group",
+            a.filtered_lists,
+            a.concurrency,
+            move |i| {
+                let (h, g) = (h.clone(), g.clone());
+                async move {
+                    let path =
+                        format!("/v2.0/security-group-rules?security_group_id={}", g[i % ng]);
+                    matches!(h.call(Method::GET, &path, None).await, Ok((200, _)))
+                }
+            },
+        )
+        .await,
+    );
+    let (h, g) = (http.clone(), groups.clone());
+    out.push(
+        phase("delete groups", ng, a.concurrency, move |i| {
+            let (h, g) = (h.clone(), g.clone());
+            async move {
+                matches!(
+                    h.call(
+                        Method::DELETE,
+                        &format!("/v2.0/security-groups/{}", g[i]),
+                        None
+                    )
+                    .await,
+                    Ok((204, _))
+                )
+            }
+        })
+        .await,
+    );
+    Ok(out)
+}

@@ -1,0 +1,231 @@
+//! Test harness: starts the real `palisade server` process on a fresh data directory and
+//! talks to it over HTTP. The server is killed (by PID) when the handle drops.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_palisade");
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub token: String,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// A server on a fresh temporary data directory.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(&dir);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on `dir` (kept by the caller), listening on a free port.
+    pub fn start_in(dir: &Path) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .or_else(|_| {
+                std::fs::create_dir_all(dir)?;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("server.log"))
+            })
+            .expect("server log");
+        let mut child = Command::new(BIN)
+            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn palisade server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                panic!("server did not start in 30 s; log:\n{log}")
+            });
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .and_then(|u| u.strip_suffix("/v2.0"))
+            .unwrap_or_else(|| panic!("no URL in the server's first line: {first}"))
+            .to_string();
+        let token = std::fs::read_to_string(dir.join("admin-token"))
+            .expect("admin-token")
+            .trim()
+            .to_string();
+        Server {
+            child: Some(child),
+            url,
+            token,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// One request with the admin token; returns status and JSON body (Null if empty).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_with(method, path, body, Some(&self.token)).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(m, format!("{}{}", self.url, path));
+        if let Some(t) = token {
+            req = req.header("X-Auth-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path}: non-JSON body ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        (status, v)
+    }
+
+    /// Raw bytes in, status and body text out.
+    pub async fn raw(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, String) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = self
+            .http
+            .request(m, format!("{}{}", self.url, path))
+            .header("X-Auth-Token", &self.token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// Runs the `palisade` CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("PALISADE_URL", &self.url)
+            .env("PALISADE_TOKEN", &self.token)
+            .output()
+            .expect("run palisade");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The admin project's id (from its default group).
+    pub async fn admin_project(&self) -> String {
+        let (_, v) = self
+            .call("GET", "/v2.0/security-groups?name=default", None)
+            .await;
+        v["security_groups"][0]["project_id"]
+            .as_str()
+            .expect("default group")
+            .to_string()
+    }
+
+    pub async fn create_sg(&self, name: &str) -> String {
+        let (st, v) = self
+            .call(
+                "POST",
+                "/v2.0/security-groups",
+                Some(serde_json::json!({"security_group": {"name": name}})),
+            )
+            .await;
+        assert_eq!(st, 201, "create group {name}: {v}");
+        v["security_group"]["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn create_network(&self, name: &str) -> String {
+        let (st, v) = self
+            .call(
+                "POST",
+                "/v2.0/networks",
+                Some(serde_json::json!({"network": {"name": name}})),
+            )
+            .await;
+        assert_eq!(st, 201, "create network: {v}");
+        v["network"]["id"].as_str().expect("id").to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
