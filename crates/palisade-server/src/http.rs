@@ -209,6 +209,12 @@ fn envelope(
     )))
 }
 
+/// The object inside a `{"<singular>": {...}}` body.
+pub(crate) fn single(body: &Bytes, singular: &str) -> Result<Object, Error> {
+    let (mut items, _) = envelope(body, singular, None)?;
+    Ok(items.remove(0))
+}
+
 fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }

@@ -59,6 +59,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/snapshot", get(snapshot))
         .route("/watch", get(watch))
+        .route("/tokens", axum::routing::post(issue_token))
 }
 
 fn admin_only(ctx: &crate::Context) -> Result<(), Error> {
@@ -67,6 +68,17 @@ fn admin_only(ctx: &crate::Context) -> Result<(), Error> {
     } else {
         Err(Error::PolicyNotAuthorized("get_palisade_watch".into()))
     }
+}
+
+/// `POST /v2.0/palisade/tokens` with `{"token": {"project_id", "roles", "user"}}` (admin).
+async fn issue_token(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    crate::http::RawBody(body): crate::http::RawBody,
+) -> Result<Response, ApiError> {
+    let obj = crate::http::single(&body, "token")?;
+    let v = s.service.issue_token(&ctx, &obj).await?;
+    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
 }
 
 /// `GET /v2.0/palisade/snapshot`: every object and the revision they are consistent at.

@@ -10,6 +10,7 @@ mod quotas;
 mod rules;
 mod security_groups;
 mod tags;
+mod tokens;
 
 pub use quotas::{QuotaLimits, RESOURCES};
 pub use tags::Tagged;
