@@ -3,7 +3,7 @@
 //! status code. Unknown paths are JSON 404s, unsupported methods JSON 405s, oversized
 //! bodies JSON 413s.
 
-use crate::index::Index;
+use crate::index::{Index, View};
 use crate::query::{self, Collection, Item, ListQuery};
 use crate::service::{parse_if_match, Context, Service, Tagged};
 use axum::body::{Body, Bytes};
@@ -219,34 +219,47 @@ fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-fn one(
-    status: StatusCode,
-    singular: &str,
-    obj: &Map<String, Value>,
-    fields: &[String],
-) -> Response {
-    let body = json!({ singular: query::project(obj, fields) });
-    json_response(status, serde_json::to_vec(&body).unwrap_or_default())
+fn one(status: StatusCode, singular: &str, obj: &View, fields: &[String]) -> Response {
+    let mut out = Vec::with_capacity(obj.bytes.len() + singular.len() + 8);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(singular.as_bytes());
+    out.extend_from_slice(b"\":");
+    if fields.is_empty() {
+        out.extend_from_slice(&obj.bytes);
+    } else {
+        let item = Item {
+            json: &obj.json,
+            bytes: &obj.bytes,
+        };
+        out.extend_from_slice(
+            &serde_json::to_vec(&query::project_item(&item, fields)).unwrap_or_default(),
+        );
+    }
+    out.push(b'}');
+    json_response(status, out)
 }
 
-fn created(
-    singular: &str,
-    plural: &str,
-    objs: Vec<Arc<Map<String, Value>>>,
-    bulk: bool,
-) -> Response {
-    let body = if bulk {
-        json!({ plural: objs.iter().map(|o| Value::Object((**o).clone())).collect::<Vec<_>>() })
+fn created(singular: &str, plural: &str, objs: Vec<View>, bulk: bool) -> Response {
+    let mut out = Vec::new();
+    if bulk {
+        out.extend_from_slice(format!("{{\"{plural}\":[").as_bytes());
+        for (n, o) in objs.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&o.bytes);
+        }
+        out.extend_from_slice(b"]}");
+        json_response(StatusCode::CREATED, out)
     } else {
         match objs.first() {
-            Some(o) => json!({ singular: **o }),
-            None => json!({ singular: {} }),
+            Some(o) => one(StatusCode::CREATED, singular, o, &[]),
+            None => json_response(
+                StatusCode::CREATED,
+                format!("{{\"{singular}\":{{}}}}").into_bytes(),
+            ),
         }
-    };
-    json_response(
-        StatusCode::CREATED,
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )
+    }
 }
 
 fn no_content() -> Response {

@@ -30,7 +30,32 @@ pub struct Entry<T> {
     pub mod_rev: Revision,
 }
 
+/// An object's wire form: the map (for filters; a group's map lacks its embedded rules)
+/// and the complete serialised object.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Wire form for filtering and sorting.
+    pub json: Arc<Map<String, Value>>,
+    /// Complete wire form, serialised.
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl View {
+    /// The complete wire form as a map (parses `bytes`; for the rare paths that project).
+    pub fn full(&self) -> Map<String, Value> {
+        serde_json::from_slice(&self.bytes).unwrap_or_else(|_| (*self.json).clone())
+    }
+}
+
 impl<T> Entry<T> {
+    /// The wire form.
+    pub fn view(&self) -> View {
+        View {
+            json: self.json.clone(),
+            bytes: self.bytes.clone(),
+        }
+    }
+
     fn new(value: T, json: Map<String, Value>, kv: &KeyValue) -> Self {
         let bytes = serde_json::to_vec(&json).unwrap_or_default();
         Entry {

@@ -473,11 +473,7 @@ pub fn render(mut items: Vec<Item<'_>>, q: &ListQuery, coll: &Collection, base: 
         if q.fields.is_empty() {
             out.extend_from_slice(item.bytes);
         } else {
-            let projected: Map<String, Value> = q
-                .fields
-                .iter()
-                .filter_map(|f| item.json.get(f).map(|v| (f.clone(), v.clone())))
-                .collect();
+            let projected = project_item(item, &q.fields);
             out.extend_from_slice(&serde_json::to_vec(&projected).unwrap_or_default());
         }
     }
@@ -508,13 +504,21 @@ fn link(base: &str, q: &ListQuery, marker: &str, reverse: bool) -> String {
     format!("{base}?{}", ser.finish())
 }
 
-/// Projects one object to `fields` (all when empty).
-pub fn project(obj: &Map<String, Value>, fields: &[String]) -> Map<String, Value> {
-    if fields.is_empty() {
-        return obj.clone();
+/// Projects one item to `fields`; fields not in its filter map (a group's embedded rules)
+/// come from its complete serialised form.
+pub fn project_item(item: &Item<'_>, fields: &[String]) -> Map<String, Value> {
+    let mut full: Option<Map<String, Value>> = None;
+    let mut out = Map::new();
+    for f in fields {
+        if let Some(v) = item.json.get(f) {
+            out.insert(f.clone(), v.clone());
+        } else {
+            let full =
+                full.get_or_insert_with(|| serde_json::from_slice(item.bytes).unwrap_or_default());
+            if let Some(v) = full.get(f) {
+                out.insert(f.clone(), v.clone());
+            }
+        }
     }
-    fields
-        .iter()
-        .filter_map(|f| obj.get(f).map(|v| (f.clone(), v.clone())))
-        .collect()
+    out
 }

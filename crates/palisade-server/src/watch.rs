@@ -60,6 +60,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/snapshot", get(snapshot))
         .route("/watch", get(watch))
         .route("/tokens", axum::routing::post(issue_token))
+        .route("/tokens/self", get(token_self))
 }
 
 fn admin_only(ctx: &crate::Context) -> Result<(), Error> {
@@ -81,22 +82,48 @@ async fn issue_token(
     Ok((StatusCode::CREATED, axum::Json(v)).into_response())
 }
 
+/// `GET /v2.0/palisade/tokens/self`: the caller's project, roles and user.
+async fn token_self(Caller(ctx): Caller) -> Response {
+    let body =
+        json!({"token": {"project_id": ctx.project_id, "roles": ctx.roles, "user": ctx.user}});
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
 /// `GET /v2.0/palisade/snapshot`: every object and the revision they are consistent at.
 async fn snapshot(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
     admin_only(&ctx)?;
     let idx = s.service.cache().read();
-    let list = |it: &mut dyn Iterator<Item = &std::sync::Arc<serde_json::Map<String, Value>>>| {
-        it.map(|j| Value::Object((**j).clone())).collect::<Vec<_>>()
+    // Concatenate the pre-rendered objects: a snapshot costs copies, not serialisations.
+    let mut out = format!("{{\"revision\":{}", idx.revision).into_bytes();
+    let mut section = |name: &str, items: &mut dyn Iterator<Item = &Vec<u8>>| {
+        out.extend_from_slice(format!(",\"{name}\":[").as_bytes());
+        for (n, b) in items.enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b);
+        }
+        out.push(b']');
     };
-    let body = json!({
-        "revision": idx.revision,
-        "security_groups": list(&mut idx.sgs.values().map(|e| &e.json)),
-        "security_group_rules": list(&mut idx.rules.values().map(|e| &e.json)),
-        "ports": list(&mut idx.ports.values().map(|e| &e.json)),
-        "networks": list(&mut idx.networks.values().map(|e| &e.json)),
-        "address_groups": list(&mut idx.address_groups.values().map(|e| &e.json)),
-    });
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
+    section(
+        "security_groups",
+        &mut idx.sgs.values().map(|e| e.bytes.as_ref()),
+    );
+    section(
+        "security_group_rules",
+        &mut idx.rules.values().map(|e| e.bytes.as_ref()),
+    );
+    section("ports", &mut idx.ports.values().map(|e| e.bytes.as_ref()));
+    section(
+        "networks",
+        &mut idx.networks.values().map(|e| e.bytes.as_ref()),
+    );
+    section(
+        "address_groups",
+        &mut idx.address_groups.values().map(|e| e.bytes.as_ref()),
+    );
+    out.push(b'}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
 /// `GET /v2.0/palisade/watch?since=R`: NDJSON, one line per change after revision R:

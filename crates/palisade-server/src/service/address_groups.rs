@@ -1,14 +1,13 @@
 //! Address groups: named CIDR lists that rules can name as their remote.
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
+use crate::index::View;
 use crate::index::{Entry, Index};
 use crate::keys;
 use palisade_model::convert::{self, Method, Object};
 use palisade_model::input::{addresses, parse_address_group};
 use palisade_model::{AddressGroup, Error};
 use palisade_store::Compare;
-use serde_json::{Map, Value};
-use std::sync::Arc;
 
 impl Service {
     fn visible_ag<'a>(
@@ -27,7 +26,7 @@ impl Service {
         &self,
         ctx: &Context,
         items: &[Object],
-    ) -> Result<Vec<Arc<Map<String, Value>>>, Error> {
+    ) -> Result<Vec<View>, Error> {
         let mut parsed = Vec::new();
         for obj in items {
             let req = parse_address_group(obj, Method::Create)?;
@@ -62,18 +61,14 @@ impl Service {
         let idx = self.cache().read();
         Ok(ids
             .iter()
-            .filter_map(|id| idx.address_groups.get(id).map(|e| e.json.clone()))
+            .filter_map(|id| idx.address_groups.get(id).map(|e| e.view()))
             .collect())
     }
 
     /// `GET /v2.0/address-groups/{id}`
-    pub fn show_address_group(
-        &self,
-        ctx: &Context,
-        id: &str,
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    pub fn show_address_group(&self, ctx: &Context, id: &str) -> Result<View, Error> {
         let idx = self.cache().read();
-        Ok(Self::visible_ag(&idx, ctx, id)?.json.clone())
+        Ok(Self::visible_ag(&idx, ctx, id)?.view())
     }
 
     /// `PUT /v2.0/address-groups/{id}` (name, description).
@@ -83,7 +78,7 @@ impl Service {
         id: &str,
         obj: &Object,
         if_match: Option<u64>,
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    ) -> Result<View, Error> {
         let req = parse_address_group(obj, Method::Update)?;
         self.change_address_group(ctx, id, if_match, |ag| {
             if let Some(n) = &req.name {
@@ -103,7 +98,7 @@ impl Service {
         id: &str,
         obj: &Object,
         add: bool,
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    ) -> Result<View, Error> {
         convert::check_attributes(obj, Method::Update, &["addresses"], &[])?;
         let list = addresses(convert::required(obj, "addresses")?)?;
         self.change_address_group(ctx, id, None, |ag| {
@@ -127,7 +122,7 @@ impl Service {
         id: &str,
         if_match: Option<u64>,
         change: impl Fn(&mut AddressGroup),
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    ) -> Result<View, Error> {
         self.write(|idx, _| {
             let e = Self::visible_ag(idx, ctx, id)?;
             ctx.require_write("update_address_group")?;

@@ -2,14 +2,13 @@
 //! security.
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
+use crate::index::View;
 use crate::index::{Entry, Index};
 use crate::keys;
 use palisade_model::convert::{Method, Object};
 use palisade_model::input::parse_network;
 use palisade_model::{Error, Network};
 use palisade_store::Compare;
-use serde_json::{Map, Value};
-use std::sync::Arc;
 
 impl Service {
     fn visible_network<'a>(
@@ -28,7 +27,7 @@ impl Service {
         &self,
         ctx: &Context,
         items: &[Object],
-    ) -> Result<Vec<Arc<Map<String, Value>>>, Error> {
+    ) -> Result<Vec<View>, Error> {
         let mut parsed = Vec::new();
         for obj in items {
             let req = parse_network(obj, Method::Create)?;
@@ -71,14 +70,14 @@ impl Service {
         let idx = self.cache().read();
         Ok(ids
             .iter()
-            .filter_map(|id| idx.networks.get(id).map(|e| e.json.clone()))
+            .filter_map(|id| idx.networks.get(id).map(|e| e.view()))
             .collect())
     }
 
     /// `GET /v2.0/networks/{id}`
-    pub fn show_network(&self, ctx: &Context, id: &str) -> Result<Arc<Map<String, Value>>, Error> {
+    pub fn show_network(&self, ctx: &Context, id: &str) -> Result<View, Error> {
         let idx = self.cache().read();
-        Ok(Self::visible_network(&idx, ctx, id)?.json.clone())
+        Ok(Self::visible_network(&idx, ctx, id)?.view())
     }
 
     /// `PUT /v2.0/networks/{id}`
@@ -88,7 +87,7 @@ impl Service {
         id: &str,
         obj: &Object,
         if_match: Option<u64>,
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    ) -> Result<View, Error> {
         let req = parse_network(obj, Method::Update)?;
         if req.shared.is_some() && !ctx.is_admin() {
             return Err(Error::PolicyNotAuthorized("update_network:shared".into()));

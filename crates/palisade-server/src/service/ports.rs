@@ -2,14 +2,13 @@
 //! management; it keeps Neutron's rules about groups, port security and address pairs.
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
+use crate::index::View;
 use crate::index::{Entry, Index};
 use crate::keys;
 use palisade_model::convert::{Method, Object};
 use palisade_model::input::{parse_port, resolve_pairs, PortRequest};
 use palisade_model::{Error, Port};
 use palisade_store::Compare;
-use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// A MAC in OpenStack's fa:16:3e OUI.
 fn generate_mac() -> String {
@@ -82,11 +81,7 @@ impl Service {
     }
 
     /// `POST /v2.0/ports` (one or bulk).
-    pub async fn create_ports(
-        &self,
-        ctx: &Context,
-        items: &[Object],
-    ) -> Result<Vec<Arc<Map<String, Value>>>, Error> {
+    pub async fn create_ports(&self, ctx: &Context, items: &[Object]) -> Result<Vec<View>, Error> {
         let mut parsed: Vec<(PortRequest, String)> = Vec::new();
         for obj in items {
             let req = parse_port(obj, Method::Create)?;
@@ -177,14 +172,14 @@ impl Service {
         let idx = self.cache().read();
         Ok(ids
             .iter()
-            .filter_map(|id| idx.ports.get(id).map(|e| e.json.clone()))
+            .filter_map(|id| idx.ports.get(id).map(|e| e.view()))
             .collect())
     }
 
     /// `GET /v2.0/ports/{id}`
-    pub fn show_port(&self, ctx: &Context, id: &str) -> Result<Arc<Map<String, Value>>, Error> {
+    pub fn show_port(&self, ctx: &Context, id: &str) -> Result<View, Error> {
         let idx = self.cache().read();
-        Ok(Self::visible_port(&idx, ctx, id)?.json.clone())
+        Ok(Self::visible_port(&idx, ctx, id)?.view())
     }
 
     /// `PUT /v2.0/ports/{id}`
@@ -194,7 +189,7 @@ impl Service {
         id: &str,
         obj: &Object,
         if_match: Option<u64>,
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    ) -> Result<View, Error> {
         let req = parse_port(obj, Method::Update)?;
         let project = self
             .cache()

@@ -2,14 +2,13 @@
 
 use super::{new_id, now, Context, Plan, Service};
 use crate::index::Index;
+use crate::index::View;
 use crate::keys;
 use palisade_model::convert::Object;
 use palisade_model::{
     fingerprint, parse_rule, validate_rule, Error, SecurityGroup, SecurityGroupRule,
 };
 use palisade_store::Compare;
-use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// The writes that store a new rule and its secondary keys.
 pub(crate) fn add_rule_ops(plan: &mut Plan, r: &SecurityGroupRule) -> Result<(), Error> {
@@ -65,11 +64,7 @@ fn bumped(sg: &SecurityGroup) -> SecurityGroup {
 impl Service {
     /// `POST /v2.0/security-group-rules` (one or bulk, all or nothing). Checks in Neutron's
     /// order: converters, quota, policy, semantics, remote group, address group, duplicates.
-    pub async fn create_rules(
-        &self,
-        ctx: &Context,
-        items: &[Object],
-    ) -> Result<Vec<Arc<Map<String, Value>>>, Error> {
+    pub async fn create_rules(&self, ctx: &Context, items: &[Object]) -> Result<Vec<View>, Error> {
         let mut parsed = Vec::with_capacity(items.len());
         for obj in items {
             parsed.push(parse_rule(obj)?);
@@ -158,7 +153,7 @@ impl Service {
         let idx = self.cache().read();
         Ok(ids
             .iter()
-            .filter_map(|id| idx.rules.get(id).map(|e| e.json.clone()))
+            .filter_map(|id| idx.rules.get(id).map(|e| e.view()))
             .collect())
     }
 
@@ -181,9 +176,9 @@ impl Service {
     }
 
     /// `GET /v2.0/security-group-rules/{id}`
-    pub fn show_rule(&self, ctx: &Context, id: &str) -> Result<Arc<Map<String, Value>>, Error> {
+    pub fn show_rule(&self, ctx: &Context, id: &str) -> Result<View, Error> {
         let idx = self.cache().read();
-        Ok(Self::visible_rule(&idx, ctx, id)?.json.clone())
+        Ok(Self::visible_rule(&idx, ctx, id)?.view())
     }
 
     /// `DELETE /v2.0/security-group-rules/{id}`

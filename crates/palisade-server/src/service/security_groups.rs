@@ -3,14 +3,13 @@
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
 use crate::index::Index;
+use crate::index::View;
 use crate::keys;
 use palisade_model::convert::Object;
 use palisade_model::input::{parse_security_group, parse_security_group_update};
 use palisade_model::rule::{Direction, EtherType, NewRule};
 use palisade_model::{Error, SecurityGroup, SecurityGroupRule};
 use palisade_store::Compare;
-use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// The rules every new group gets (Neutron's stock templates, spec §1.4): egress to anywhere
 /// for both families; the default group also admits ingress from its own members.
@@ -116,7 +115,7 @@ impl Service {
         &self,
         ctx: &Context,
         items: &[Object],
-    ) -> Result<Vec<Arc<Map<String, Value>>>, Error> {
+    ) -> Result<Vec<View>, Error> {
         let mut parsed = Vec::with_capacity(items.len());
         for obj in items {
             let req = parse_security_group(obj)?;
@@ -173,7 +172,7 @@ impl Service {
         let idx = self.cache().read();
         Ok(ids
             .iter()
-            .filter_map(|id| idx.sgs.get(id).map(|e| e.json.clone()))
+            .filter_map(|id| idx.sgs.get(id).map(|e| e.view()))
             .collect())
     }
 
@@ -190,13 +189,9 @@ impl Service {
     }
 
     /// `GET /v2.0/security-groups/{id}`
-    pub fn show_security_group(
-        &self,
-        ctx: &Context,
-        id: &str,
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    pub fn show_security_group(&self, ctx: &Context, id: &str) -> Result<View, Error> {
         let idx = self.cache().read();
-        Ok(Self::visible_sg(&idx, ctx, id)?.json.clone())
+        Ok(Self::visible_sg(&idx, ctx, id)?.view())
     }
 
     /// `PUT /v2.0/security-groups/{id}`
@@ -206,7 +201,7 @@ impl Service {
         id: &str,
         obj: &Object,
         if_match: Option<u64>,
-    ) -> Result<Arc<Map<String, Value>>, Error> {
+    ) -> Result<View, Error> {
         let upd = parse_security_group_update(obj)?;
         self.write(|idx, _| {
             let e = Self::visible_sg(idx, ctx, id)?;

@@ -178,12 +178,10 @@ impl Server {
 
     /// The admin project's id (from its default group).
     pub async fn admin_project(&self) -> String {
-        let (_, v) = self
-            .call("GET", "/v2.0/security-groups?name=default", None)
-            .await;
-        v["security_groups"][0]["project_id"]
+        let (_, v) = self.call("GET", "/v2.0/palisade/tokens/self", None).await;
+        v["token"]["project_id"]
             .as_str()
-            .expect("default group")
+            .expect("project_id")
             .to_string()
     }
 
