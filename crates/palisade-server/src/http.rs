@@ -28,6 +28,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// Base URL advertised in links (`None`: from the Host header).
     pub public_url: Option<String>,
+    /// Rendered list bodies, valid at one revision.
+    pub lists: Arc<ListCache>,
 }
 
 /// An error on the wire.
@@ -215,8 +217,9 @@ pub(crate) fn single(body: &Bytes, singular: &str) -> Result<Object, Error> {
     Ok(items.remove(0))
 }
 
-fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+fn json_response(status: StatusCode, bytes: impl Into<Body>) -> Response {
+    let body: Body = bytes.into();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn one(status: StatusCode, singular: &str, obj: &View, fields: &[String]) -> Response {
@@ -309,16 +312,58 @@ fn base_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
     format!("{root}{}", uri.path())
 }
 
+/// Renders a list and remembers the body for its query at this revision.
 fn list_response(
     state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
+    key: String,
+    revision: i64,
     items: Vec<Item<'_>>,
     q: &ListQuery,
     coll: &Collection,
 ) -> Response {
-    let base = base_url(state, headers, uri);
-    json_response(StatusCode::OK, query::render(items, q, coll, &base))
+    let base = key.split('|').nth(2).unwrap_or_default().to_string();
+    let body = Bytes::from(query::render(items, q, coll, &base));
+    state.lists.put(key, revision, body.clone());
+    json_response(StatusCode::OK, body)
+}
+
+/// Rendered list bodies by (caller scope, base URL, query), valid at one index revision:
+/// repeated lists between changes (agents, Nova, dashboards polling) cost a lookup.
+#[derive(Default)]
+pub struct ListCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (i64, Bytes)>>,
+}
+
+/// Most list bodies remembered at once.
+const LIST_CACHE_ENTRIES: usize = 256;
+
+impl ListCache {
+    fn key(ctx: &Context, base: &str, q: &ListQuery, coll: &Collection) -> String {
+        let scope = if ctx.is_admin() {
+            "*"
+        } else {
+            ctx.project_id.as_str()
+        };
+        format!("{}|{scope}|{base}|{:?}", coll.name, q.raw)
+    }
+    fn get(&self, key: &str, revision: i64) -> Option<Bytes> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(key)
+            .filter(|(rev, _)| *rev == revision)
+            .map(|(_, b)| b.clone())
+    }
+    fn put(&self, key: String, revision: i64, body: Bytes) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= LIST_CACHE_ENTRIES {
+                entries.retain(|_, (rev, _)| *rev == revision);
+                if entries.len() >= LIST_CACHE_ENTRIES {
+                    entries.clear();
+                }
+            }
+            entries.insert(key, (revision, body));
+        }
+    }
 }
 
 /// The projects whose default group a list call should ensure (spec §3).
@@ -346,6 +391,11 @@ async fn list_sgs(
         s.service.ensure_default_sg(&ctx, &p).await?;
     }
     let idx = s.service.cache().read();
+    let base = base_url(&s, &headers, &uri);
+    let key = ListCache::key(&ctx, &base, &q, &query::SECURITY_GROUPS);
+    if let Some(body) = s.lists.get(&key, idx.revision) {
+        return Ok(json_response(StatusCode::OK, body));
+    }
     let items: Vec<Item<'_>> = match q.filter("id") {
         Some(ids) => ids
             .iter()
@@ -362,8 +412,8 @@ async fn list_sgs(
     .collect();
     Ok(list_response(
         &s,
-        &headers,
-        &uri,
+        key,
+        idx.revision,
         items,
         &q,
         &query::SECURITY_GROUPS,
@@ -594,6 +644,11 @@ async fn list_rules(
         s.service.ensure_default_sg(&ctx, &p).await?;
     }
     let idx = s.service.cache().read();
+    let base = base_url(&s, &headers, &uri);
+    let key = ListCache::key(&ctx, &base, &q, &query::RULES);
+    if let Some(body) = s.lists.get(&key, idx.revision) {
+        return Ok(json_response(StatusCode::OK, body));
+    }
     let candidates: Vec<&crate::index::Entry<palisade_model::SecurityGroupRule>> =
         if let Some(ids) = q.filter("id") {
             ids.iter()
@@ -621,7 +676,14 @@ async fn list_rules(
             bytes: &e.bytes,
         })
         .collect();
-    Ok(list_response(&s, &headers, &uri, items, &q, &query::RULES))
+    Ok(list_response(
+        &s,
+        key,
+        idx.revision,
+        items,
+        &q,
+        &query::RULES,
+    ))
 }
 
 async fn create_rules(
@@ -676,6 +738,11 @@ async fn list_ports(
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::PORTS)?;
     let idx = s.service.cache().read();
+    let base = base_url(&s, &headers, &uri);
+    let key = ListCache::key(&ctx, &base, &q, &query::PORTS);
+    if let Some(body) = s.lists.get(&key, idx.revision) {
+        return Ok(json_response(StatusCode::OK, body));
+    }
     let candidates: Vec<_> = if let Some(ids) = q.filter("id") {
         ids.iter()
             .filter_map(|id| id.as_str().and_then(|id| idx.ports.get(id)))
@@ -700,7 +767,14 @@ async fn list_ports(
             bytes: &e.bytes,
         })
         .collect();
-    Ok(list_response(&s, &headers, &uri, items, &q, &query::PORTS))
+    Ok(list_response(
+        &s,
+        key,
+        idx.revision,
+        items,
+        &q,
+        &query::PORTS,
+    ))
 }
 
 async fn create_ports(
@@ -761,6 +835,11 @@ async fn list_networks(
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::NETWORKS)?;
     let idx = s.service.cache().read();
+    let base = base_url(&s, &headers, &uri);
+    let key = ListCache::key(&ctx, &base, &q, &query::NETWORKS);
+    if let Some(body) = s.lists.get(&key, idx.revision) {
+        return Ok(json_response(StatusCode::OK, body));
+    }
     let items: Vec<Item<'_>> = idx
         .networks
         .values()
@@ -772,8 +851,8 @@ async fn list_networks(
         .collect();
     Ok(list_response(
         &s,
-        &headers,
-        &uri,
+        key,
+        idx.revision,
         items,
         &q,
         &query::NETWORKS,
@@ -838,6 +917,11 @@ async fn list_ags(
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::ADDRESS_GROUPS)?;
     let idx = s.service.cache().read();
+    let base = base_url(&s, &headers, &uri);
+    let key = ListCache::key(&ctx, &base, &q, &query::ADDRESS_GROUPS);
+    if let Some(body) = s.lists.get(&key, idx.revision) {
+        return Ok(json_response(StatusCode::OK, body));
+    }
     let items: Vec<Item<'_>> = idx
         .address_groups
         .values()
@@ -849,8 +933,8 @@ async fn list_ags(
         .collect();
     Ok(list_response(
         &s,
-        &headers,
-        &uri,
+        key,
+        idx.revision,
         items,
         &q,
         &query::ADDRESS_GROUPS,

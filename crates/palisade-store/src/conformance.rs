@@ -295,6 +295,27 @@ pub async fn watch_replays_history_then_follows(s: &dyn Store) {
             "live events must arrive in order without gaps"
         );
     }
+    // A transaction larger than any read page still arrives as one whole batch.
+    let big: Vec<Op> = (0..5000)
+        .map(|i| Op::put(format!("w/big/{i:05}"), "x"))
+        .collect();
+    let big_rev = s
+        .txn(Txn {
+            compares: vec![],
+            ops: big,
+        })
+        .await
+        .expect("txn")
+        .revision;
+    let mut from_big = s.watch(big_rev).await.expect("watch");
+    let whole = recv(&mut from_big).await;
+    assert_eq!(
+        (whole.revision, whole.events.len()),
+        (big_rev, 5000),
+        "a revision is never split"
+    );
+    let live_big = recv(&mut w).await;
+    assert_eq!((live_big.revision, live_big.events.len()), (big_rev, 5000));
     // from = 0 starts at the next revision.
     let mut live = s.watch(0).await.expect("watch");
     let r = s.txn(put("w/after", "x")).await.expect("txn").revision;

@@ -22,6 +22,8 @@ const MAX_GROUP: usize = 256;
 const WATCH_PAGE: i64 = 2048;
 /// Read connections kept open.
 const READERS: usize = 4;
+/// Committed batches kept for live watchers; a watcher further behind reads the log.
+const LIVE_BUFFER: usize = 4096;
 
 type Reply = oneshot::Sender<Result<TxnResponse, StoreError>>;
 
@@ -42,6 +44,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// The last committed revision, published after each group commit.
     committed: watch::Receiver<Revision>,
+    /// Committed changes, pushed by the writer so live watchers need no read of the log.
+    live: tokio::sync::broadcast::Sender<Arc<EventBatch>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -87,6 +91,45 @@ INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0
 ";
 
 impl SqliteStore {
+    /// Sends every logged batch from `next` on; false when the watcher is gone or failed.
+    async fn catch_up(
+        &self,
+        next: &mut Revision,
+        tx: &tokio::sync::mpsc::Sender<Result<EventBatch, StoreError>>,
+    ) -> bool {
+        loop {
+            let from = *next;
+            let read = self
+                .read(move |c| {
+                    let t = c.transaction().map_err(backend)?;
+                    let compacted = meta(&t, "compacted")?;
+                    if from < compacted {
+                        return Err(StoreError::Compacted {
+                            requested: from,
+                            compacted,
+                        });
+                    }
+                    read_log(&t, from)
+                })
+                .await;
+            match read {
+                Ok(batches) if batches.is_empty() => return true,
+                Ok(batches) => {
+                    for b in batches {
+                        *next = b.revision + 1;
+                        if tx.send(Ok(b)).await.is_err() {
+                            return false;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return false;
+                }
+            }
+        }
+    }
+
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
@@ -94,10 +137,12 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let rev = meta(&conn, "revision")?;
         let (rev_tx, rev_rx) = watch::channel(rev);
+        let (live, _) = tokio::sync::broadcast::channel(LIVE_BUFFER);
         let (tx, rx) = mpsc::channel::<Request>();
+        let live_tx = live.clone();
         std::thread::Builder::new()
             .name("palisade-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, rev_tx, rev))
+            .spawn(move || writer_loop(conn, rx, rev_tx, live_tx, rev))
             .map_err(backend)?;
         let mut readers = Vec::new();
         for _ in 0..READERS {
@@ -109,6 +154,7 @@ impl SqliteStore {
                 writer: Mutex::new(tx),
                 readers: Mutex::new(readers),
                 committed: rev_rx,
+                live,
             }),
         })
     }
@@ -214,14 +260,15 @@ fn compare_holds(conn: &Connection, c: &Compare) -> rusqlite::Result<bool> {
     }
 }
 
-/// Applies one transaction inside the open SQLite transaction; returns whether it wrote.
-fn apply(conn: &Connection, txn: &Txn, rev: Revision) -> rusqlite::Result<(bool, bool)> {
+/// Applies one transaction inside the open SQLite transaction: `None` when a compare
+/// failed, else the changes it made (empty: nothing changed, no new revision).
+fn apply(conn: &Connection, txn: &Txn, rev: Revision) -> rusqlite::Result<Option<Vec<Event>>> {
     for c in &txn.compares {
         if !compare_holds(conn, c)? {
-            return Ok((false, false));
+            return Ok(None);
         }
     }
-    let mut changed = false;
+    let mut events = Vec::new();
     for (seq, op) in txn.ops.iter().enumerate() {
         match op {
             Op::Put { key, value } => {
@@ -240,7 +287,16 @@ fn apply(conn: &Connection, txn: &Txn, rev: Revision) -> rusqlite::Result<(bool,
                      VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
                 )?
                 .execute(params![rev, seq as i64, key, value, create, version])?;
-                changed = true;
+                events.push(Event {
+                    kind: EventKind::Put,
+                    kv: KeyValue {
+                        key: key.clone(),
+                        value: value.clone(),
+                        create_revision: create,
+                        mod_revision: rev,
+                        version,
+                    },
+                });
             }
             Op::Delete { key } => {
                 let n = conn
@@ -252,18 +308,28 @@ fn apply(conn: &Connection, txn: &Txn, rev: Revision) -> rusqlite::Result<(bool,
                          VALUES (?1, ?2, ?3, 1, x'', 0, 0)",
                     )?
                     .execute(params![rev, seq as i64, key])?;
-                    changed = true;
+                    events.push(Event {
+                        kind: EventKind::Delete,
+                        kv: KeyValue {
+                            key: key.clone(),
+                            value: Vec::new(),
+                            create_revision: 0,
+                            mod_revision: rev,
+                            version: 0,
+                        },
+                    });
                 }
             }
         }
     }
-    Ok((true, changed))
+    Ok(Some(events))
 }
 
 fn writer_loop(
     mut conn: Connection,
     rx: mpsc::Receiver<Request>,
     published: watch::Sender<Revision>,
+    live: tokio::sync::broadcast::Sender<Arc<EventBatch>>,
     mut rev: Revision,
 ) {
     while let Ok(first) = rx.recv() {
@@ -276,14 +342,20 @@ fn writer_loop(
         }
         let start_rev = rev;
         let mut results: Vec<Result<TxnResponse, StoreError>> = Vec::with_capacity(group.len());
+        let mut batches: Vec<EventBatch> = Vec::new();
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for req in &group {
                 match req {
                     Request::Txn(txn, _) => {
-                        let (succeeded, wrote) = apply(&tx, txn, rev + 1)?;
-                        if wrote {
+                        let outcome = apply(&tx, txn, rev + 1)?;
+                        let succeeded = outcome.is_some();
+                        if let Some(events) = outcome.filter(|e| !e.is_empty()) {
                             rev += 1;
+                            batches.push(EventBatch {
+                                revision: rev,
+                                events,
+                            });
                         }
                         results.push(Ok(TxnResponse {
                             succeeded,
@@ -312,10 +384,15 @@ fn writer_loop(
         if let Err(e) = outcome {
             tracing::error!(error = %e, "SQLite group commit failed; no transaction of the group was applied");
             rev = start_rev;
+            batches.clear();
             results = group
                 .iter()
                 .map(|_| Err(StoreError::Backend(e.to_string())))
                 .collect();
+        }
+        for b in batches {
+            // No receiver is fine: watchers catch up from the log.
+            let _ = live.send(Arc::new(b));
         }
         published.send_replace(rev);
         for (req, res) in group.into_iter().zip(results) {
@@ -331,15 +408,14 @@ fn writer_loop(
     }
 }
 
-fn read_log(conn: &Connection, from: Revision) -> Result<Vec<EventBatch>, StoreError> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT rev, key, deleted, value, create_rev, version FROM log
-             WHERE rev >= ?1 ORDER BY rev, seq LIMIT ?2",
-        )
-        .map_err(backend)?;
+fn log_rows(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<(Revision, Event)>, StoreError> {
+    let mut st = conn.prepare_cached(sql).map_err(backend)?;
     let rows = st
-        .query_map(params![from, WATCH_PAGE], |r| {
+        .query_map(args, |r| {
             let rev: Revision = r.get(0)?;
             let deleted: i64 = r.get(2)?;
             Ok((
@@ -361,9 +437,31 @@ fn read_log(conn: &Connection, from: Revision) -> Result<Vec<EventBatch>, StoreE
             ))
         })
         .map_err(backend)?;
+    rows.map(|r| r.map_err(backend)).collect()
+}
+
+/// Whole revisions from `from` on, about a page of events; never part of a revision.
+fn read_log(conn: &Connection, from: Revision) -> Result<Vec<EventBatch>, StoreError> {
+    let mut rows = log_rows(
+        conn,
+        "SELECT rev, key, deleted, value, create_rev, version FROM log
+         WHERE rev >= ?1 ORDER BY rev, seq LIMIT ?2",
+        params![from, WATCH_PAGE],
+    )?;
+    if rows.len() as i64 >= WATCH_PAGE {
+        // The page may end inside its last revision: read that revision whole.
+        if let Some(last) = rows.last().map(|(rev, _)| *rev) {
+            rows.retain(|(rev, _)| *rev != last);
+            rows.extend(log_rows(
+                conn,
+                "SELECT rev, key, deleted, value, create_rev, version FROM log
+                 WHERE rev = ?1 ORDER BY seq",
+                params![last],
+            )?);
+        }
+    }
     let mut batches: Vec<EventBatch> = Vec::new();
-    for row in rows {
-        let (rev, ev) = row.map_err(backend)?;
+    for (rev, ev) in rows {
         match batches.last_mut() {
             Some(b) if b.revision == rev => b.events.push(ev),
             _ => batches.push(EventBatch {
@@ -371,13 +469,6 @@ fn read_log(conn: &Connection, from: Revision) -> Result<Vec<EventBatch>, StoreE
                 events: vec![ev],
             }),
         }
-    }
-    // A page may end inside a revision; hold that revision back for the next read unless
-    // it is the only one.
-    if batches.len() > 1
-        && batches.iter().map(|b| b.events.len()).sum::<usize>() as i64 >= WATCH_PAGE
-    {
-        batches.pop();
     }
     Ok(batches)
 }
@@ -408,55 +499,40 @@ impl Store for SqliteStore {
     }
 
     async fn watch(&self, from: Revision) -> Result<WatchStream, StoreError> {
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
         let store = self.clone();
-        let mut committed = self.inner.committed.clone();
+        // Subscribe before reading history, so nothing committed in between is missed.
+        let mut live = self.inner.live.subscribe();
+        let committed = self.inner.committed.clone();
         let mut next = if from <= 0 {
             *committed.borrow() + 1
         } else {
             from
         };
         tokio::spawn(async move {
+            if !store.catch_up(&mut next, &tx).await {
+                return;
+            }
             loop {
-                let upto = *committed.borrow_and_update();
-                if next <= upto {
-                    let from = next;
-                    let read = store
-                        .read(move |c| {
-                            let t = c.transaction().map_err(backend)?;
-                            let compacted = meta(&t, "compacted")?;
-                            if from < compacted {
-                                return Err(StoreError::Compacted {
-                                    requested: from,
-                                    compacted,
-                                });
-                            }
-                            read_log(&t, from)
-                        })
-                        .await;
-                    match read {
-                        Ok(batches) => {
-                            if batches.is_empty() {
-                                // Nothing logged between: revisions without changes.
-                                next = upto + 1;
-                            }
-                            for b in batches {
-                                next = b.revision + 1;
-                                if tx.send(Ok(b)).await.is_err() {
-                                    return;
-                                }
-                            }
-                            continue;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
+                let batch = tokio::select! {
+                    b = live.recv() => b,
+                    _ = tx.closed() => return,
+                };
+                match batch {
+                    Ok(b) if b.revision < next => continue,
+                    Ok(b) if b.revision == next => {
+                        next += 1;
+                        if tx.send(Ok((*b).clone())).await.is_err() {
                             return;
                         }
                     }
-                }
-                tokio::select! {
-                    changed = committed.changed() => if changed.is_err() { return },
-                    _ = tx.closed() => return,
+                    // A gap (or a lag): the log has everything; read it, then go on live.
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if !store.catch_up(&mut next, &tx).await {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }
         });

@@ -81,6 +81,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let state = AppState {
         service: Arc::new(service),
         public_url: args.public_url,
+        lists: Default::default(),
     };
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
