@@ -427,3 +427,129 @@ pub fn fingerprint(r: &NewRule) -> String {
         prefix
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn req(v: serde_json::Value) -> Result<NewRule, Error> {
+        let mut obj = json!({"security_group_id": "sg", "direction": "ingress"});
+        for (k, x) in v.as_object().expect("object") {
+            obj[k] = x.clone();
+        }
+        parse_rule(obj.as_object().expect("object")).and_then(validate_rule)
+    }
+
+    #[test]
+    fn protocol_names_and_numbers_share_a_duplicate_key_but_keep_their_spelling() {
+        let a = req(json!({"protocol": "tcp", "port_range_min": 22, "port_range_max": 22}))
+            .expect("tcp");
+        let b = req(json!({"protocol": 6, "port_range_min": 22, "port_range_max": 22})).expect("6");
+        assert_eq!(a.protocol.as_deref(), Some("tcp"));
+        assert_eq!(b.protocol.as_deref(), Some("6"));
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let ip = req(json!({"protocol": "ip"})).expect("ip");
+        let zero = req(json!({"protocol": 0})).expect("0");
+        let hopopt = req(json!({"protocol": "hopopt"})).expect("hopopt");
+        assert_eq!(fingerprint(&ip), fingerprint(&zero));
+        assert_ne!(
+            fingerprint(&hopopt),
+            fingerprint(&zero),
+            "Neutron: hopopt is not ip"
+        );
+    }
+
+    #[test]
+    fn any_prefix_equals_no_prefix_but_host_bits_matter() {
+        let none = req(json!({"protocol": "udp"})).expect("none");
+        let any = req(json!({"protocol": "udp", "remote_ip_prefix": "0.0.0.0/0"})).expect("any");
+        assert_eq!(fingerprint(&none), fingerprint(&any));
+        let host = req(json!({"remote_ip_prefix": "10.0.0.1/24"})).expect("host bits");
+        let net = req(json!({"remote_ip_prefix": "10.0.0.0/24"})).expect("network");
+        assert_ne!(fingerprint(&host), fingerprint(&net));
+        assert_eq!(
+            normalized_cidr("10.0.0.1/24").as_deref(),
+            Some("10.0.0.0/24")
+        );
+    }
+
+    #[test]
+    fn ipv6_rewrites_legacy_icmp_before_checking_the_family() {
+        let r = req(json!({"ethertype": "ipv6", "protocol": "icmp"})).expect("v6 icmp");
+        assert_eq!(
+            (r.ethertype, r.protocol.as_deref()),
+            (EtherType::IPv6, Some("ipv6-icmp"))
+        );
+        assert!(matches!(
+            req(json!({"protocol": "icmpv6"})),
+            Err(Error::EthertypeConflictWithProtocol { .. })
+        ));
+    }
+
+    fn arb_protocol() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            Just(json!(null)),
+            Just(json!("any")),
+            prop::sample::select(PROTOCOLS.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+                .prop_map(|n| json!(n)),
+            (0u16..=255).prop_map(|n| json!(n)),
+            (0u16..=255).prop_map(|n| json!(n.to_string())),
+        ]
+    }
+
+    proptest! {
+        /// A stored rule, sent again, is the same rule: normalisation is idempotent and the
+        /// duplicate key is stable.
+        #[test]
+        fn normalisation_is_idempotent(
+            proto in arb_protocol(),
+            min in prop::option::of(0u32..70000),
+            max in prop::option::of(0u32..70000),
+            v6 in any::<bool>(),
+            prefix in prop::option::of((any::<[u8; 4]>(), 0u8..=32)),
+        ) {
+            let mut body = json!({"protocol": proto, "ethertype": if v6 { "IPv6" } else { "IPv4" }});
+            if let Some(m) = min { body["port_range_min"] = json!(m); }
+            if let Some(m) = max { body["port_range_max"] = json!(m); }
+            if let (Some((a, len)), false) = (prefix, v6) {
+                body["remote_ip_prefix"] = json!(format!("{}.{}.{}.{}/{len}", a[0], a[1], a[2], a[3]));
+            }
+            if let Ok(first) = req(body) {
+                let again = json!({
+                    "protocol": first.protocol,
+                    "ethertype": first.ethertype.as_str(),
+                    "port_range_min": first.port_range_min,
+                    "port_range_max": first.port_range_max,
+                    "remote_ip_prefix": first.remote_ip_prefix,
+                });
+                let second = req(again).expect("a normalised rule is valid");
+                prop_assert_eq!(&second, &first);
+                prop_assert_eq!(fingerprint(&second), fingerprint(&first));
+            }
+        }
+
+        /// Ports are accepted exactly in 0–65535, as integers or decimal strings.
+        #[test]
+        fn port_converter_accepts_exactly_the_port_range(n in -100_000i64..100_000) {
+            let ok = (0..=65535).contains(&n);
+            prop_assert_eq!(convert_port("port_range_min", Some(&json!(n))).is_ok(), ok);
+            prop_assert_eq!(convert_port("port_range_min", Some(&json!(n.to_string()))).is_ok(), ok);
+        }
+
+        /// Any address or prefix parses to its canonical text, and parsing that is stable.
+        #[test]
+        fn prefixes_round_trip(a in any::<[u8; 16]>(), len in 0u8..=128, v4 in any::<bool>()) {
+            let text = if v4 {
+                format!("{}.{}.{}.{}/{}", a[0], a[1], a[2], a[3], len % 33)
+            } else {
+                format!("{}/{len}", std::net::Ipv6Addr::from(a))
+            };
+            let (net, canon) = parse_prefix(&text).expect("valid prefix");
+            let (net2, canon2) = parse_prefix(&canon).expect("canonical parses");
+            prop_assert_eq!(net, net2);
+            prop_assert_eq!(canon, canon2);
+        }
+    }
+}

@@ -186,13 +186,24 @@ impl Index {
         self.render_groups(dirty);
     }
 
+    /// Re-renders groups whose rules changed. The embedded rules are spliced in from their
+    /// own pre-rendered bytes, so a change costs a copy, not a serialisation per rule; the
+    /// filter map of a group leaves the rules out (no filter looks at them).
     fn render_groups(&mut self, dirty: HashSet<String>) {
         for id in dirty {
             let Some(e) = self.sgs.get(&id) else { continue };
-            let json = e
-                .value
-                .to_json(self.rules_of(&id).map(|r| r.value.as_ref()));
-            let bytes = serde_json::to_vec(&json).unwrap_or_default();
+            let mut json = e.value.to_json(std::iter::empty());
+            json.remove("security_group_rules");
+            let mut bytes = serde_json::to_vec(&json).unwrap_or_default();
+            bytes.pop(); // the closing brace
+            bytes.extend_from_slice(b",\"security_group_rules\":[");
+            for (n, r) in self.rules_of(&id).enumerate() {
+                if n > 0 {
+                    bytes.push(b',');
+                }
+                bytes.extend_from_slice(&r.bytes);
+            }
+            bytes.extend_from_slice(b"]}");
             if let Some(e) = self.sgs.get_mut(&id) {
                 e.json = Arc::new(json);
                 e.bytes = Arc::new(bytes);

@@ -97,6 +97,8 @@ const MAX_ATTEMPTS: usize = 200;
 pub(crate) struct Plan {
     compares: Vec<Compare>,
     ops: Vec<Op>,
+    /// Index of each key's op in `ops`.
+    positions: std::collections::HashMap<String, usize>,
     /// (project, resource) → change in usage.
     charges: BTreeMap<(String, &'static str), i64>,
 }
@@ -119,12 +121,16 @@ impl Plan {
     /// Adds an op; a later op on the same key replaces the earlier one (etcd refuses a
     /// transaction that names a key twice).
     fn push(&mut self, op: Op) {
-        let key = |op: &Op| match op {
+        let key = match &op {
             Op::Put { key, .. } | Op::Delete { key } => key.clone(),
         };
-        let k = key(&op);
-        self.ops.retain(|o| key(o) != k);
-        self.ops.push(op);
+        match self.positions.get(&key) {
+            Some(&i) => self.ops[i] = op,
+            None => {
+                self.positions.insert(key, self.ops.len());
+                self.ops.push(op);
+            }
+        }
     }
     pub(crate) fn is_empty(&self) -> bool {
         self.ops.is_empty()
