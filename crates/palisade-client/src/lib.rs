@@ -413,13 +413,26 @@ impl Client {
         .await
         .map(|_| ())
     }
-    /// Finds a group by id or unique name (the openstack CLI's lookup).
-    pub async fn find_security_group(
+    /// Finds an object by id or unique name, as the openstack CLI does: `GET <path>/<v>`,
+    /// and when that is 404 (or 400/403), `GET <path>?name=<v>` must match exactly one.
+    async fn find<T: DeserializeOwned>(
         &self,
+        kind: &str,
+        path: &str,
+        singular: &str,
+        plural: &str,
         name_or_id: &str,
-    ) -> Result<SecurityGroup, ClientError> {
-        match self.get_security_group(name_or_id).await {
-            Ok(sg) => return Ok(sg),
+    ) -> Result<T, ClientError> {
+        match self
+            .call(
+                Method::GET,
+                &format!("{path}/{}", enc(name_or_id)),
+                None,
+                singular,
+            )
+            .await
+        {
+            Ok(found) => return Ok(found),
             Err(ClientError::Api {
                 status: 400 | 403 | 404,
                 ..
@@ -429,16 +442,51 @@ impl Client {
         let q = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("name", name_or_id)
             .finish();
-        let mut found = self.list_security_groups(&q).await?;
+        let mut found: Vec<T> = self
+            .call(Method::GET, &with_query(path, &q), None, plural)
+            .await?;
         match found.len() {
             0 => Err(ClientError::Lookup(format!(
-                "No SecurityGroup found for {name_or_id}"
+                "No {kind} found for {name_or_id}"
             ))),
             1 => Ok(found.remove(0)),
             _ => Err(ClientError::Lookup(format!(
-                "More than one SecurityGroup exists with the name '{name_or_id}'."
+                "More than one {kind} exists with the name '{name_or_id}'."
             ))),
         }
+    }
+
+    /// Finds a group by id or unique name.
+    pub async fn find_security_group(
+        &self,
+        name_or_id: &str,
+    ) -> Result<SecurityGroup, ClientError> {
+        self.find(
+            "SecurityGroup",
+            "/v2.0/security-groups",
+            "security_group",
+            "security_groups",
+            name_or_id,
+        )
+        .await
+    }
+
+    /// Finds a port by id or unique name.
+    pub async fn find_port(&self, name_or_id: &str) -> Result<Port, ClientError> {
+        self.find("Port", "/v2.0/ports", "port", "ports", name_or_id)
+            .await
+    }
+
+    /// Finds a network by id or unique name.
+    pub async fn find_network(&self, name_or_id: &str) -> Result<Network, ClientError> {
+        self.find(
+            "Network",
+            "/v2.0/networks",
+            "network",
+            "networks",
+            name_or_id,
+        )
+        .await
     }
 
     // ---- rules ----
@@ -537,30 +585,6 @@ impl Client {
             .await
             .map(|_| ())
     }
-    /// Finds a port by id or unique name.
-    pub async fn find_port(&self, name_or_id: &str) -> Result<Port, ClientError> {
-        match self.get_port(name_or_id).await {
-            Ok(p) => return Ok(p),
-            Err(ClientError::Api {
-                status: 400 | 403 | 404,
-                ..
-            }) => {}
-            Err(e) => return Err(e),
-        }
-        let q = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("name", name_or_id)
-            .finish();
-        let mut found = self.list_ports(&q).await?;
-        match found.len() {
-            0 => Err(ClientError::Lookup(format!(
-                "No Port found for {name_or_id}"
-            ))),
-            1 => Ok(found.remove(0)),
-            _ => Err(ClientError::Lookup(format!(
-                "More than one Port exists with the name '{name_or_id}'."
-            ))),
-        }
-    }
     /// Lists networks with a raw query string.
     pub async fn list_networks(&self, query: &str) -> Result<Vec<Network>, ClientError> {
         self.call(
@@ -587,39 +611,6 @@ impl Client {
             .await
             .map(|_| ())
     }
-    /// Finds a network by id or unique name.
-    pub async fn find_network(&self, name_or_id: &str) -> Result<Network, ClientError> {
-        match self
-            .call::<Network>(
-                Method::GET,
-                &format!("/v2.0/networks/{}", enc(name_or_id)),
-                None,
-                "network",
-            )
-            .await
-        {
-            Ok(n) => return Ok(n),
-            Err(ClientError::Api {
-                status: 400 | 403 | 404,
-                ..
-            }) => {}
-            Err(e) => return Err(e),
-        }
-        let q = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("name", name_or_id)
-            .finish();
-        let mut found = self.list_networks(&q).await?;
-        match found.len() {
-            0 => Err(ClientError::Lookup(format!(
-                "No Network found for {name_or_id}"
-            ))),
-            1 => Ok(found.remove(0)),
-            _ => Err(ClientError::Lookup(format!(
-                "More than one Network exists with the name '{name_or_id}'."
-            ))),
-        }
-    }
-
     /// Sets a project's quota limits (admin).
     pub async fn set_quota(
         &self,

@@ -7,7 +7,7 @@ use crate::index::{Index, View};
 use crate::query::{self, Collection, Item, ListQuery};
 use crate::service::{parse_if_match, Context, Service, Tagged};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{FromRequest, OriginalUri, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -312,19 +312,37 @@ fn base_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
     format!("{root}{}", uri.path())
 }
 
-/// Renders a list and remembers the body for its query at this revision.
-fn list_response(
-    state: &AppState,
-    key: String,
-    revision: i64,
-    items: Vec<Item<'_>>,
+/// Serves a list: from the cache when nothing changed since it was rendered for this
+/// caller and query, else rendered from what `select` picks out of the index.
+#[allow(clippy::too_many_arguments)]
+fn serve_list<'a>(
+    s: &AppState,
+    ctx: &Context,
+    headers: &HeaderMap,
+    uri: &Uri,
     q: &ListQuery,
     coll: &Collection,
+    idx: &'a Index,
+    select: impl FnOnce(&'a Index) -> Vec<Item<'a>>,
 ) -> Response {
-    let base = key.split('|').nth(2).unwrap_or_default().to_string();
-    let body = Bytes::from(query::render(items, q, coll, &base));
-    state.lists.put(key, revision, body.clone());
+    let base = base_url(s, headers, uri);
+    let key = ListCache::key(ctx, &base, q, coll);
+    if let Some(body) = s.lists.get(&key, idx.revision) {
+        return json_response(StatusCode::OK, body);
+    }
+    let body = Bytes::from(query::render(select(idx), q, coll, &base));
+    s.lists.put(key, idx.revision, body.clone());
     json_response(StatusCode::OK, body)
+}
+
+/// The listable form of index entries.
+fn items<'a, T: 'a>(entries: impl Iterator<Item = &'a crate::index::Entry<T>>) -> Vec<Item<'a>> {
+    entries
+        .map(|e| Item {
+            json: &e.json,
+            bytes: &e.bytes,
+        })
+        .collect()
 }
 
 /// Rendered list bodies by (caller scope, base URL, query), valid at one index revision:
@@ -383,7 +401,7 @@ async fn list_sgs(
     State(s): State<AppState>,
     Caller(ctx): Caller,
     headers: HeaderMap,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::SECURITY_GROUPS)?;
@@ -391,32 +409,28 @@ async fn list_sgs(
         s.service.ensure_default_sg(&ctx, &p).await?;
     }
     let idx = s.service.cache().read();
-    let base = base_url(&s, &headers, &uri);
-    let key = ListCache::key(&ctx, &base, &q, &query::SECURITY_GROUPS);
-    if let Some(body) = s.lists.get(&key, idx.revision) {
-        return Ok(json_response(StatusCode::OK, body));
-    }
-    let items: Vec<Item<'_>> = match q.filter("id") {
-        Some(ids) => ids
-            .iter()
-            .filter_map(|id| id.as_str().and_then(|id| idx.sgs.get(id)))
-            .collect::<Vec<_>>(),
-        None => idx.sgs.values().collect(),
-    }
-    .into_iter()
-    .filter(|e| ctx.sees(&e.value.project_id))
-    .map(|e| Item {
-        json: &e.json,
-        bytes: &e.bytes,
-    })
-    .collect();
-    Ok(list_response(
+    Ok(serve_list(
         &s,
-        key,
-        idx.revision,
-        items,
+        &ctx,
+        &headers,
+        &uri,
         &q,
         &query::SECURITY_GROUPS,
+        &idx,
+        |idx| {
+            let candidates: Vec<_> = match q.filter("id") {
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|id| id.as_str().and_then(|id| idx.sgs.get(id)))
+                    .collect(),
+                None => idx.sgs.values().collect(),
+            };
+            items(
+                candidates
+                    .into_iter()
+                    .filter(|e| ctx.sees(&e.value.project_id)),
+            )
+        },
     ))
 }
 
@@ -636,7 +650,7 @@ async fn list_rules(
     State(s): State<AppState>,
     Caller(ctx): Caller,
     headers: HeaderMap,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::RULES)?;
@@ -644,45 +658,36 @@ async fn list_rules(
         s.service.ensure_default_sg(&ctx, &p).await?;
     }
     let idx = s.service.cache().read();
-    let base = base_url(&s, &headers, &uri);
-    let key = ListCache::key(&ctx, &base, &q, &query::RULES);
-    if let Some(body) = s.lists.get(&key, idx.revision) {
-        return Ok(json_response(StatusCode::OK, body));
-    }
-    let candidates: Vec<&crate::index::Entry<palisade_model::SecurityGroupRule>> =
-        if let Some(ids) = q.filter("id") {
-            ids.iter()
-                .filter_map(|id| id.as_str().and_then(|id| idx.rules.get(id)))
-                .collect()
-        } else if let Some(sgs) = q.filter("security_group_id") {
-            sgs.iter()
-                .filter_map(|v| v.as_str())
-                .flat_map(|sg| idx.rules_of(sg))
-                .collect()
-        } else {
-            idx.rules.values().collect()
-        };
-    let items: Vec<Item<'_>> = candidates
-        .into_iter()
-        .filter(|r| {
-            ctx.is_admin()
-                || idx
-                    .sgs
-                    .get(&r.value.security_group_id)
-                    .is_some_and(|sg| sg.value.project_id == ctx.project_id)
-        })
-        .map(|e| Item {
-            json: &e.json,
-            bytes: &e.bytes,
-        })
-        .collect();
-    Ok(list_response(
+    Ok(serve_list(
         &s,
-        key,
-        idx.revision,
-        items,
+        &ctx,
+        &headers,
+        &uri,
         &q,
         &query::RULES,
+        &idx,
+        |idx| {
+            let candidates: Vec<_> = if let Some(ids) = q.filter("id") {
+                ids.iter()
+                    .filter_map(|id| id.as_str().and_then(|id| idx.rules.get(id)))
+                    .collect()
+            } else if let Some(sgs) = q.filter("security_group_id") {
+                sgs.iter()
+                    .filter_map(|v| v.as_str())
+                    .flat_map(|sg| idx.rules_of(sg))
+                    .collect()
+            } else {
+                idx.rules.values().collect()
+            };
+            // A rule is visible with its parent group (Neutron's policy keys on the group owner).
+            items(candidates.into_iter().filter(|r| {
+                ctx.is_admin()
+                    || idx
+                        .sgs
+                        .get(&r.value.security_group_id)
+                        .is_some_and(|sg| sg.value.project_id == ctx.project_id)
+            }))
+        },
     ))
 }
 
@@ -733,47 +738,40 @@ async fn list_ports(
     State(s): State<AppState>,
     Caller(ctx): Caller,
     headers: HeaderMap,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::PORTS)?;
     let idx = s.service.cache().read();
-    let base = base_url(&s, &headers, &uri);
-    let key = ListCache::key(&ctx, &base, &q, &query::PORTS);
-    if let Some(body) = s.lists.get(&key, idx.revision) {
-        return Ok(json_response(StatusCode::OK, body));
-    }
-    let candidates: Vec<_> = if let Some(ids) = q.filter("id") {
-        ids.iter()
-            .filter_map(|id| id.as_str().and_then(|id| idx.ports.get(id)))
-            .collect()
-    } else if let Some(sgs) = q.filter("security_groups") {
-        let mut ids: Vec<&String> = sgs
-            .iter()
-            .filter_map(|v| v.as_str())
-            .flat_map(|sg| idx.ports_by_sg.get(sg).into_iter().flatten())
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids.into_iter().filter_map(|id| idx.ports.get(id)).collect()
-    } else {
-        idx.ports.values().collect()
-    };
-    let items: Vec<Item<'_>> = candidates
-        .into_iter()
-        .filter(|e| ctx.sees(&e.value.project_id))
-        .map(|e| Item {
-            json: &e.json,
-            bytes: &e.bytes,
-        })
-        .collect();
-    Ok(list_response(
+    Ok(serve_list(
         &s,
-        key,
-        idx.revision,
-        items,
+        &ctx,
+        &headers,
+        &uri,
         &q,
         &query::PORTS,
+        &idx,
+        |idx| {
+            let candidates: Vec<_> = if let Some(ids) = q.filter("id") {
+                ids.iter()
+                    .filter_map(|id| id.as_str().and_then(|id| idx.ports.get(id)))
+                    .collect()
+            } else if let Some(sgs) = q.filter("security_groups") {
+                let ids: std::collections::BTreeSet<&String> = sgs
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .flat_map(|sg| idx.ports_by_sg.get(sg).into_iter().flatten())
+                    .collect();
+                ids.into_iter().filter_map(|id| idx.ports.get(id)).collect()
+            } else {
+                idx.ports.values().collect()
+            };
+            items(
+                candidates
+                    .into_iter()
+                    .filter(|e| ctx.sees(&e.value.project_id)),
+            )
+        },
     ))
 }
 
@@ -830,32 +828,26 @@ async fn list_networks(
     State(s): State<AppState>,
     Caller(ctx): Caller,
     headers: HeaderMap,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::NETWORKS)?;
     let idx = s.service.cache().read();
-    let base = base_url(&s, &headers, &uri);
-    let key = ListCache::key(&ctx, &base, &q, &query::NETWORKS);
-    if let Some(body) = s.lists.get(&key, idx.revision) {
-        return Ok(json_response(StatusCode::OK, body));
-    }
-    let items: Vec<Item<'_>> = idx
-        .networks
-        .values()
-        .filter(|e| e.value.shared || ctx.sees(&e.value.project_id))
-        .map(|e| Item {
-            json: &e.json,
-            bytes: &e.bytes,
-        })
-        .collect();
-    Ok(list_response(
+    Ok(serve_list(
         &s,
-        key,
-        idx.revision,
-        items,
+        &ctx,
+        &headers,
+        &uri,
         &q,
         &query::NETWORKS,
+        &idx,
+        |idx| {
+            items(
+                idx.networks
+                    .values()
+                    .filter(|e| e.value.shared || ctx.sees(&e.value.project_id)),
+            )
+        },
     ))
 }
 
@@ -912,32 +904,26 @@ async fn list_ags(
     State(s): State<AppState>,
     Caller(ctx): Caller,
     headers: HeaderMap,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let q = query::parse(q.as_deref().unwrap_or(""), &query::ADDRESS_GROUPS)?;
     let idx = s.service.cache().read();
-    let base = base_url(&s, &headers, &uri);
-    let key = ListCache::key(&ctx, &base, &q, &query::ADDRESS_GROUPS);
-    if let Some(body) = s.lists.get(&key, idx.revision) {
-        return Ok(json_response(StatusCode::OK, body));
-    }
-    let items: Vec<Item<'_>> = idx
-        .address_groups
-        .values()
-        .filter(|e| ctx.sees(&e.value.project_id))
-        .map(|e| Item {
-            json: &e.json,
-            bytes: &e.bytes,
-        })
-        .collect();
-    Ok(list_response(
+    Ok(serve_list(
         &s,
-        key,
-        idx.revision,
-        items,
+        &ctx,
+        &headers,
+        &uri,
         &q,
         &query::ADDRESS_GROUPS,
+        &idx,
+        |idx| {
+            items(
+                idx.address_groups
+                    .values()
+                    .filter(|e| ctx.sees(&e.value.project_id)),
+            )
+        },
     ))
 }
 

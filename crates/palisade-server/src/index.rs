@@ -5,7 +5,6 @@
 //! Each resource keeps its wire form pre-rendered (a JSON map for filtering and its bytes
 //! for responses), so a list costs a lookup and a copy, not a serialisation per object.
 
-use crate::keys;
 use palisade_model::{AddressGroup, Network, Port, SecurityGroup, SecurityGroupRule};
 use palisade_store::{EventBatch, EventKind, KeyValue, Revision, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -40,11 +39,11 @@ pub struct View {
     pub bytes: Arc<Vec<u8>>,
 }
 
-impl View {
-    /// The complete wire form as a map (parses `bytes`; for the rare paths that project).
-    pub fn full(&self) -> Map<String, Value> {
-        serde_json::from_slice(&self.bytes).unwrap_or_else(|_| (*self.json).clone())
-    }
+/// The wire forms of `ids` (those that exist), in the order given.
+pub fn views<T>(map: &BTreeMap<String, Entry<T>>, ids: &[String]) -> Vec<View> {
+    ids.iter()
+        .filter_map(|id| map.get(id).map(Entry::view))
+        .collect()
 }
 
 impl<T> Entry<T> {
@@ -413,9 +412,4 @@ impl Cache {
             ))),
         }
     }
-}
-
-/// Used by keys that need the module (silences dead-code for helpers used by other modules).
-pub fn default_sg_of(idx: &Index, project: &str) -> Option<String> {
-    idx.text(&keys::default_sg(project))
 }

@@ -1,7 +1,7 @@
 //! Address groups: named CIDR lists that rules can name as their remote.
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
-use crate::index::View;
+use crate::index::{views, View};
 use crate::index::{Entry, Index};
 use crate::keys;
 use palisade_model::convert::{self, Method, Object};
@@ -58,11 +58,7 @@ impl Service {
                 Ok((plan, ids))
             })
             .await?;
-        let idx = self.cache().read();
-        Ok(ids
-            .iter()
-            .filter_map(|id| idx.address_groups.get(id).map(|e| e.view()))
-            .collect())
+        Ok(views(&self.cache().read().address_groups, &ids))
     }
 
     /// `GET /v2.0/address-groups/{id}`

@@ -2,7 +2,7 @@
 //! security.
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
-use crate::index::View;
+use crate::index::{views, View};
 use crate::index::{Entry, Index};
 use crate::keys;
 use palisade_model::convert::{Method, Object};
@@ -67,11 +67,7 @@ impl Service {
                 Ok((plan, ids))
             })
             .await?;
-        let idx = self.cache().read();
-        Ok(ids
-            .iter()
-            .filter_map(|id| idx.networks.get(id).map(|e| e.view()))
-            .collect())
+        Ok(views(&self.cache().read().networks, &ids))
     }
 
     /// `GET /v2.0/networks/{id}`

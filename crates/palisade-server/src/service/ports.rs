@@ -2,7 +2,7 @@
 //! management; it keeps Neutron's rules about groups, port security and address pairs.
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
-use crate::index::View;
+use crate::index::{views, View};
 use crate::index::{Entry, Index};
 use crate::keys;
 use palisade_model::convert::{Method, Object};
@@ -169,11 +169,7 @@ impl Service {
                 Ok((plan, ids))
             })
             .await?;
-        let idx = self.cache().read();
-        Ok(ids
-            .iter()
-            .filter_map(|id| idx.ports.get(id).map(|e| e.view()))
-            .collect())
+        Ok(views(&self.cache().read().ports, &ids))
     }
 
     /// `GET /v2.0/ports/{id}`

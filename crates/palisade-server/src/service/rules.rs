@@ -2,7 +2,7 @@
 
 use super::{new_id, now, Context, Plan, Service};
 use crate::index::Index;
-use crate::index::View;
+use crate::index::{views, View};
 use crate::keys;
 use palisade_model::convert::Object;
 use palisade_model::{
@@ -150,11 +150,7 @@ impl Service {
                 Ok((plan, ids))
             })
             .await?;
-        let idx = self.cache().read();
-        Ok(ids
-            .iter()
-            .filter_map(|id| idx.rules.get(id).map(|e| e.view()))
-            .collect())
+        Ok(views(&self.cache().read().rules, &ids))
     }
 
     /// A rule the caller can see: admin, or the parent group's project (404 otherwise).

@@ -3,7 +3,7 @@
 
 use super::{check_if_match, new_id, now, Context, Plan, Service};
 use crate::index::Index;
-use crate::index::View;
+use crate::index::{views, View};
 use crate::keys;
 use palisade_model::convert::Object;
 use palisade_model::input::{parse_security_group, parse_security_group_update};
@@ -169,11 +169,7 @@ impl Service {
                 Ok((plan, ids))
             })
             .await?;
-        let idx = self.cache().read();
-        Ok(ids
-            .iter()
-            .filter_map(|id| idx.sgs.get(id).map(|e| e.view()))
-            .collect())
+        Ok(views(&self.cache().read().sgs, &ids))
     }
 
     /// Finds a group the caller can see (404 otherwise).
