@@ -30,10 +30,6 @@ pub fn default_sg(project: &str) -> String {
 pub fn unique_rule(sg: &str, fingerprint: &str) -> String {
     format!("unique/rule/{sg}/{fingerprint}")
 }
-/// Membership of a rule in its group (for cascade deletes).
-pub fn sg_rules(sg: &str) -> String {
-    format!("sgrules/{sg}/")
-}
 /// A port using a group (group-in-use guard).
 pub fn sg_ports(sg: &str) -> String {
     format!("sgports/{sg}/")

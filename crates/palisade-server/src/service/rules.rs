@@ -14,10 +14,6 @@ use palisade_store::Compare;
 pub(crate) fn add_rule_ops(plan: &mut Plan, r: &SecurityGroupRule) -> Result<(), Error> {
     plan.put(keys::rule(&r.id), r)?;
     plan.put_raw(
-        format!("{}{}", keys::sg_rules(&r.security_group_id), r.id),
-        Vec::new(),
-    );
-    plan.put_raw(
         keys::unique_rule(&r.security_group_id, &fingerprint(&r.as_new())),
         r.id.clone(),
     );
@@ -38,7 +34,6 @@ pub(crate) fn delete_rule_ops(
     r: &SecurityGroupRule,
 ) -> Result<(), Error> {
     plan.delete(keys::rule(&r.id));
-    plan.delete(format!("{}{}", keys::sg_rules(&r.security_group_id), r.id));
     let ukey = keys::unique_rule(&r.security_group_id, &fingerprint(&r.as_new()));
     if idx.text(&ukey).as_deref() == Some(r.id.as_str()) {
         plan.delete(ukey);

@@ -263,12 +263,10 @@ impl Service {
                 return Err(Error::SecurityGroupInUse(id.to_string()));
             }
             let mut plan = Plan::default();
+            // Every rule create or delete rewrites its group, so an unchanged group means
+            // an unchanged rule set: the cascade below is complete.
             plan.guard(Compare::unchanged(keys::sg(id), e.mod_rev));
             plan.guard(Compare::prefix_empty(keys::sg_ports(id)));
-            plan.guard(Compare::prefix_unchanged_since(
-                keys::sg_rules(id),
-                idx.revision,
-            ));
             plan.guard(Compare::prefix_unchanged_since(
                 keys::remote_refs(id),
                 idx.revision,
