@@ -104,6 +104,12 @@ pub enum Error {
     /// Unknown path or method target.
     #[error("The resource could not be found.")]
     NotFound,
+    /// An identity object (project, user, role, token) that does not exist.
+    #[error("Could not find {0}: {1}.")]
+    IdentityNotFound(&'static str, String),
+    /// A conflict not covered by a more specific type (duplicate identity names).
+    #[error("Conflict occurred attempting to store the object: {0}")]
+    Conflict(String),
     /// Method not allowed on an existing route.
     #[error("The method {0} is not allowed for this resource.")]
     MethodNotAllowed(String),
@@ -195,6 +201,7 @@ impl Error {
             | PortNotFound(_)
             | NetworkNotFound(_)
             | TagNotFound { .. }
+            | IdentityNotFound(..)
             | NotFound => 404,
             MethodNotAllowed(_) => 405,
             DefaultAlreadyExists
@@ -209,6 +216,7 @@ impl Error {
             | PortSecurityPortHasSecurityGroup
             | AddressPairAndPortSecurityRequired
             | MacAddressInUse { .. }
+            | Conflict(_)
             | OverQuota(_) => 409,
             PreconditionFailed { .. } => 412,
             PayloadTooLarge(..) => 413,
@@ -252,6 +260,8 @@ impl Error {
             NetworkNotFound(_) => "NetworkNotFound",
             TagNotFound { .. } => "TagNotFound",
             NotFound => "HTTPNotFound",
+            IdentityNotFound(..) => "NotFound",
+            Conflict(_) => "Conflict",
             MethodNotAllowed(_) => "HTTPMethodNotAllowed",
             DefaultAlreadyExists => "SecurityGroupDefaultAlreadyExists",
             CannotUpdateDefault => "SecurityGroupCannotUpdateDefault",

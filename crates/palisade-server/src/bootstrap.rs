@@ -7,8 +7,8 @@
 use crate::http::token_hash;
 use crate::index::TokenInfo;
 use crate::keys;
+use crate::service::identity::{hash_password, Project, User, DEFAULT_DOMAIN};
 use palisade_store::{Compare, Op, Store, StoreError, Txn};
-use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,12 @@ pub struct Admin {
     pub token_file: PathBuf,
     /// True on the start that created them.
     pub created: bool,
+    /// The admin user's password, on the start that created it.
+    pub password: Option<String>,
+    /// `<data-dir>/admin-openrc`
+    pub openrc: PathBuf,
+    /// `<data-dir>/clouds.yaml`
+    pub clouds: PathBuf,
 }
 
 /// Failures of bootstrap.
@@ -70,15 +76,18 @@ pub fn write_secret(path: &Path, contents: &str) -> Result<(), BootstrapError> {
     Ok(())
 }
 
-/// Ensures the admin project and token exist; creates them on first start.
-pub async fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<Admin, BootstrapError> {
+/// Ensures the admin project, the admin user and the admin token exist; creates them on
+/// first start and (re)writes `clouds.yaml` and `admin-openrc` for `public_url`.
+pub async fn ensure_admin(
+    store: &dyn Store,
+    data_dir: &Path,
+    public_url: &str,
+) -> Result<Admin, BootstrapError> {
     let token_file = data_dir.join("admin-token");
     let (token, created) = match std::fs::read_to_string(&token_file) {
         Ok(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
         Ok(_) | Err(_) => {
-            let mut bytes = [0u8; 32];
-            rand::fill(&mut bytes);
-            let token = format!("pal-{}", hex::encode(bytes));
+            let token = format!("pal-{}", random_hex(32));
             write_secret(&token_file, &format!("{token}\n"))?;
             (token, true)
         }
@@ -90,13 +99,7 @@ pub async fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<Admin, B
             let id = uuid::Uuid::new_v4().simple().to_string();
             let txn = Txn {
                 compares: vec![Compare::absent(project_key)],
-                ops: vec![
-                    Op::put(project_key, id.clone()),
-                    Op::put(
-                        keys::project(&id),
-                        json!({"id": id, "name": "admin"}).to_string(),
-                    ),
-                ],
+                ops: vec![Op::put(project_key, id.clone())],
             };
             store.txn(txn).await?;
             match store.get(project_key).await? {
@@ -105,12 +108,35 @@ pub async fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<Admin, B
             }
         }
     };
+    // The admin project's record and name (also upgrades a data directory from before
+    // identity existed).
+    let pname = keys::project_name(DEFAULT_DOMAIN, "admin");
+    if store.get(&pname).await?.is_none() {
+        let p = Project {
+            id: project_id.clone(),
+            name: "admin".into(),
+            domain_id: DEFAULT_DOMAIN.into(),
+            description: "Bootstrap project for the cloud admin".into(),
+            enabled: true,
+        };
+        let value = serde_json::to_vec(&p).map_err(|e| StoreError::Backend(e.to_string()))?;
+        store
+            .txn(Txn {
+                compares: vec![Compare::absent(pname.clone())],
+                ops: vec![
+                    Op::put(pname, project_id.clone()),
+                    Op::put(keys::project(&project_id), value),
+                ],
+            })
+            .await?;
+    }
     let tkey = keys::token(&token_hash(&token));
     if store.get(&tkey).await?.is_none() {
         let info = TokenInfo {
             project_id: project_id.clone(),
             roles: vec!["admin".into(), "member".into(), "reader".into()],
             user: "admin".into(),
+            ..Default::default()
         };
         let value = serde_json::to_vec(&info).map_err(|e| StoreError::Backend(e.to_string()))?;
         store
@@ -120,10 +146,101 @@ pub async fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<Admin, B
             })
             .await?;
     }
+    // The admin user, with a generated password written only to the two client files.
+    let uname = keys::user_name(DEFAULT_DOMAIN, "admin");
+    let openrc = data_dir.join("admin-openrc");
+    let clouds = data_dir.join("clouds.yaml");
+    let auth_url = format!("{}/identity/v3", public_url.trim_end_matches('/'));
+    let mut password = None;
+    if store.get(&uname).await?.is_none() {
+        let pw = random_hex(16);
+        write_secret(&openrc, &openrc_text(&auth_url, &pw))?;
+        write_secret(&clouds, &clouds_text(&auth_url, &pw))?;
+        let pw2 = pw.clone();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&pw2))
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let u = User {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            name: "admin".into(),
+            domain_id: DEFAULT_DOMAIN.into(),
+            password_hash: hash,
+            enabled: true,
+            default_project_id: Some(project_id.clone()),
+        };
+        let value = serde_json::to_vec(&u).map_err(|e| StoreError::Backend(e.to_string()))?;
+        store
+            .txn(Txn {
+                compares: vec![Compare::absent(uname.clone())],
+                ops: vec![
+                    Op::put(uname, u.id.clone()),
+                    Op::put(keys::user(&u.id), value),
+                    Op::put(keys::assignment(&project_id, &u.id, "admin"), Vec::new()),
+                ],
+            })
+            .await?;
+        password = Some(pw);
+    } else {
+        // Keep the files pointing at where this server is reachable now.
+        for f in [&openrc, &clouds] {
+            if let Ok(text) = std::fs::read_to_string(f) {
+                let updated: Vec<String> = text
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("export OS_AUTH_URL=") {
+                            format!("export OS_AUTH_URL={auth_url}")
+                        } else if l.trim_start().starts_with("auth_url:") {
+                            format!(
+                                "{}auth_url: {auth_url}",
+                                &l[..l.len() - l.trim_start().len()]
+                            )
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect();
+                write_secret(f, &(updated.join("\n") + "\n"))?;
+            }
+        }
+    }
     Ok(Admin {
         project_id,
         token,
         token_file,
         created,
+        password,
+        openrc,
+        clouds,
     })
+}
+
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    hex::encode(bytes)
+}
+
+fn openrc_text(auth_url: &str, password: &str) -> String {
+    format!(
+        "# Palisade admin credentials for the openstack CLI: source this file.\n\
+         export OS_AUTH_URL={auth_url}\n\
+         export OS_USERNAME=admin\n\
+         export OS_PASSWORD={password}\n\
+         export OS_PROJECT_NAME=admin\n\
+         export OS_USER_DOMAIN_NAME=Default\n\
+         export OS_PROJECT_DOMAIN_NAME=Default\n\
+         export OS_IDENTITY_API_VERSION=3\n\
+         export OS_REGION_NAME=RegionOne\n\
+         export OS_INTERFACE=public\n"
+    )
+}
+
+fn clouds_text(auth_url: &str, password: &str) -> String {
+    format!(
+        "# Palisade admin credentials: use with `--os-cloud palisade` (or OS_CLOUD=palisade).\n\
+         clouds:\n  palisade:\n    auth:\n      auth_url: {auth_url}\n      username: admin\n      password: {password}\n      \
+         project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    \
+         region_name: RegionOne\n    interface: public\n    identity_api_version: 3\n"
+    )
 }

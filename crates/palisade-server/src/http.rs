@@ -30,6 +30,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Rendered list bodies, valid at one revision.
     pub lists: Arc<ListCache>,
+    /// Lifetime of tokens issued by password login.
+    pub token_ttl_secs: i64,
 }
 
 /// An error on the wire.
@@ -56,6 +58,11 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Keystone uri=\"/identity\""),
             );
         }
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The body was not read: the connection cannot carry another request.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }
@@ -72,14 +79,16 @@ fn authenticate(idx: &Index, headers: &HeaderMap) -> Result<Context, Error> {
         .get("x-auth-token")
         .and_then(|v| v.to_str().ok())
         .ok_or(Error::NotAuthenticated)?;
-    let info = idx
-        .tokens
-        .get(&token_hash(token))
-        .ok_or(Error::NotAuthenticated)?;
+    let info = crate::service::identity::valid_token(idx, token).ok_or(Error::NotAuthenticated)?;
+    if info.project_id.is_empty() {
+        // An unscoped token proves who you are, not what you may touch.
+        return Err(Error::NotAuthenticated);
+    }
     Ok(Context {
-        project_id: info.project_id.clone(),
-        roles: info.roles.clone(),
-        user: info.user.clone(),
+        project_id: info.project_id,
+        roles: info.roles,
+        user: info.user,
+        user_id: info.user_id,
     })
 }
 
@@ -1208,6 +1217,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(versions))
         .nest("/v2.0", v2)
+        .nest("/identity", crate::keystone::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))

@@ -68,14 +68,26 @@ impl<T> Entry<T> {
 }
 
 /// What an API token grants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenInfo {
-    /// The project the token is scoped to.
+    /// The project the token is scoped to ("" for an unscoped token).
     pub project_id: String,
     /// Role names (`admin`, `member`, `reader`).
     pub roles: Vec<String>,
-    /// Who it was issued to.
+    /// Who it was issued to (user name).
     pub user: String,
+    /// The user's id (empty for tokens issued by `POST /v2.0/palisade/tokens`).
+    #[serde(default)]
+    pub user_id: String,
+    /// Unix seconds after which the token is refused; `None` never expires.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// Unix seconds when it was issued.
+    #[serde(default)]
+    pub issued_at: i64,
+    /// Keystone's audit id (names the token in logs without revealing it).
+    #[serde(default)]
+    pub audit_id: String,
 }
 
 /// A raw key's state.

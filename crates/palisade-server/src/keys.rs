@@ -71,3 +71,19 @@ pub fn token(hash: &str) -> String {
 pub fn project(id: &str) -> String {
     format!("project/{id}")
 }
+/// A project's name in a domain (value: its id; uniqueness guard).
+pub fn project_name(domain: &str, name: &str) -> String {
+    format!("project-name/{domain}/{name}")
+}
+/// A user record.
+pub fn user(id: &str) -> String {
+    format!("user/{id}")
+}
+/// A user's name in a domain (value: its id; uniqueness guard).
+pub fn user_name(domain: &str, name: &str) -> String {
+    format!("user-name/{domain}/{name}")
+}
+/// A role assignment of a user on a project.
+pub fn assignment(project: &str, user: &str, role: &str) -> String {
+    format!("assignment/{project}/{user}/{role}")
+}

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod http;
 pub mod index;
 pub mod keys;
+pub mod keystone;
 pub mod query;
 pub mod service;
 pub mod watch;

@@ -17,9 +17,12 @@ pub struct ServerArgs {
     /// Directory for the store (palisade.db) and the admin token; created if missing.
     #[arg(long, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
     data_dir: PathBuf,
-    /// Base URL clients should use (links, version document); default: from the Host header.
+    /// Base URL clients should use (service catalog, links); default: http://<listen address>.
     #[arg(long, env = "PALISADE_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Lifetime of tokens issued by password login, in seconds.
+    #[arg(long, env = "PALISADE_TOKEN_TTL", default_value_t = 3600)]
+    token_ttl: i64,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -36,6 +39,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         builder.init();
     }
+    if args.token_ttl < 60 {
+        anyhow::bail!(
+            "--token-ttl: {} seconds is too short (at least 60)",
+            args.token_ttl
+        );
+    }
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create data directory {}: {e}",
@@ -46,8 +55,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let store = SqliteStore::open(&db)
         .map_err(|e| anyhow::anyhow!("cannot open store {}: {e}", db.display()))?;
     let store: Arc<dyn palisade_store::Store> = Arc::new(store);
-    let admin = palisade_server::bootstrap::ensure_admin(store.as_ref(), &args.data_dir).await?;
-    let service = Service::new(store, ServiceConfig::default()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -55,33 +62,47 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
-    if admin.created {
-        println!("Palisade is serving the Neutron v2.0 API at {url}/v2.0");
+        .unwrap_or_else(|| format!("http://{local}"))
+        .trim_end_matches('/')
+        .to_string();
+    let admin =
+        palisade_server::bootstrap::ensure_admin(store.as_ref(), &args.data_dir, &url).await?;
+    let service = Service::new(store, ServiceConfig::default()).await?;
+    println!("Palisade is serving the Neutron v2.0 API at {url}/v2.0 and Keystone v3 at {url}/identity/v3");
+    if admin.created || admin.password.is_some() {
         println!(
-            "Created the admin project {} and an admin token, saved in {} (mode 0600).",
-            admin.project_id,
+            "Created the admin project {} with user 'admin' and an admin token. Credentials (mode 0600):",
+            admin.project_id
+        );
+        println!("  {}   openstack CLI: source it", admin.openrc.display());
+        println!("  {}    openstack CLI: --os-cloud palisade (with OS_CLIENT_CONFIG_FILE pointing at it)", admin.clouds.display());
+        println!(
+            "  {}    static token for X-Auth-Token / PALISADE_TOKEN",
             admin.token_file.display()
         );
-        println!("Use it with:");
-        println!("  export PALISADE_URL={url}");
+        println!("Try:");
         println!(
-            "  export PALISADE_TOKEN=$(cat {})",
+            "  source {} && openstack security group list",
+            admin.openrc.display()
+        );
+        println!(
+            "  PALISADE_URL={url} PALISADE_TOKEN=$(cat {}) palisade security group list",
             admin.token_file.display()
         );
-        println!("  palisade security group list");
-        println!("  curl -H \"X-Auth-Token: $PALISADE_TOKEN\" {url}/v2.0/security-groups");
     } else {
         println!(
-            "Palisade is serving the Neutron v2.0 API at {url}/v2.0 (admin token in {})",
+            "Credentials: {}, {}, {}",
+            admin.openrc.display(),
+            admin.clouds.display(),
             admin.token_file.display()
         );
     }
     tracing::info!(listen = %local, store = %db.display(), "serving");
     let state = AppState {
         service: Arc::new(service),
-        public_url: args.public_url,
+        public_url: Some(url),
         lists: Default::default(),
+        token_ttl_secs: args.token_ttl,
     };
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");

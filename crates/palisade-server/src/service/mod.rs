@@ -4,6 +4,7 @@
 //! many server replicas share the store. Handlers never enforce invariants themselves.
 
 mod address_groups;
+pub mod identity;
 mod networks;
 mod ports;
 mod quotas;
@@ -32,6 +33,8 @@ pub struct Context {
     pub roles: Vec<String>,
     /// The user (for logs).
     pub user: String,
+    /// The user's id (empty for tokens not issued to a user).
+    pub user_id: String,
 }
 
 impl Context {

@@ -202,10 +202,14 @@ impl Service {
         }
         let mut requested: Vec<(&'static str, i64)> = Vec::new();
         let mut force = false;
+        let mut check_limit: Option<bool> = None;
         if let Some(obj) = body {
             for (k, v) in obj {
                 if k == "force" {
                     force = convert::boolean("force", v)?;
+                } else if k == "check_limit" {
+                    // Newer clients say check_limit instead of (not) force.
+                    check_limit = Some(convert::boolean("check_limit", v)?);
                 } else if let Some(r) = RESOURCES.iter().find(|r| **r == k) {
                     requested.push((r, parse_limit(k, v)?));
                 } else {
@@ -221,7 +225,7 @@ impl Service {
             .write(|idx, cfg| {
                 let mut l = if reset { cfg.default_quota } else { limits(idx, cfg, &project) };
                 for (r, n) in &requested {
-                    if !force && *n >= 0 {
+                    if check_limit.unwrap_or(!force) && *n >= 0 {
                         let used = count(idx, &project, r);
                         if *n < used {
                             return Err(Error::BadRequest(format!(

@@ -55,6 +55,9 @@ impl Service {
             project_id: project.clone(),
             roles: roles.clone(),
             user: user.clone(),
+            issued_at: jiff::Timestamp::now().as_second(),
+            audit_id: super::new_id(),
+            ..Default::default()
         };
         let key = keys::token(&crate::http::token_hash(&token));
         self.write(|_, _| {
