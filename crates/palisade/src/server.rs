@@ -39,9 +39,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         builder.init();
     }
-    if args.token_ttl < 60 {
+    if args.token_ttl < 1 {
         anyhow::bail!(
-            "--token-ttl: {} seconds is too short (at least 60)",
+            "--token-ttl: {} is not a positive number of seconds",
             args.token_ttl
         );
     }

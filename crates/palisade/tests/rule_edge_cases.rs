@@ -543,14 +543,9 @@ async fn every_edge_case_of_spec_section_4_has_neutrons_outcome() {
         .await;
     check_err("35", st, &v, 404, "SecurityGroupNotFound", &[]);
     let (st, v) = c.post_as(&bob, &c.sg, json!({"protocol": "tcp"})).await;
-    check_err(
-        "39",
-        st,
-        &v,
-        403,
-        "PolicyNotAuthorized",
-        &["create_security_group_rule"],
-    );
+    // Neutron says 403 here; issue #3 ("another project's object is 404, never 403")
+    // overrides it, so that no answer confirms another project's group exists.
+    check_err("39", st, &v, 404, "SecurityGroupNotFound", &[]);
     let admin_project = c.s.admin_project().await;
     let (st, v) = c
         .post_as(

@@ -92,11 +92,12 @@ impl Service {
                     .sgs
                     .get(&sg_id)
                     .ok_or_else(|| Error::SecurityGroupNotFound(sg_id.clone()))?;
-                if !ctx.sees(&sg.value.project_id) || !ctx.can_write() {
-                    return Err(Error::PolicyNotAuthorized(
-                        "create_security_group_rule".into(),
-                    ));
+                // Neutron answers 403 for another project's group; Palisade never confirms
+                // that another project's object exists (issue #3), so that is a 404.
+                if !ctx.sees(&sg.value.project_id) {
+                    return Err(Error::SecurityGroupNotFound(sg_id.clone()));
                 }
+                ctx.require_write("create_security_group_rule")?;
                 let now = now();
                 let mut seen: Vec<String> = Vec::new();
                 let mut ids = Vec::new();

@@ -29,8 +29,21 @@ impl Server {
         s
     }
 
+    /// A server on a fresh temporary data directory with extra `palisade server` flags.
+    pub fn start_with(args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::launch(&dir, args);
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// A server on `dir` (kept by the caller), listening on a free port.
     pub fn start_in(dir: &Path) -> Server {
+        Server::launch(dir, &[])
+    }
+
+    fn launch(dir: &Path, extra: &[&str]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -46,6 +59,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -159,6 +173,80 @@ impl Server {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// The `OS_*` variables of the generated `admin-openrc`.
+    pub fn openrc(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.join("admin-openrc"))
+            .expect("admin-openrc")
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Logs in with a password; returns the token (or the status on failure).
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        project: Option<&str>,
+    ) -> Result<String, (u16, Value)> {
+        let mut auth = serde_json::json!({"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}}});
+        if let Some(p) = project {
+            auth["scope"] =
+                serde_json::json!({"project": {"name": p, "domain": {"name": "Default"}}});
+        }
+        let resp = self
+            .http
+            .post(format!("{}/identity/v3/auth/tokens", self.url))
+            .json(&serde_json::json!({ "auth": auth }))
+            .send()
+            .await
+            .expect("login request");
+        let status = resp.status().as_u16();
+        let token = resp
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        match (status, token) {
+            (201, Some(t)) => Ok(t),
+            _ => Err((status, body)),
+        }
+    }
+
+    /// Creates a project and a member user in it (admin API); returns the project id.
+    pub async fn project_with_member(
+        &self,
+        project: &str,
+        user: &str,
+        password: &str,
+        role: &str,
+    ) -> String {
+        let (st, p) = self
+            .call(
+                "POST",
+                "/identity/v3/projects",
+                Some(serde_json::json!({"project": {"name": project, "domain_id": "default"}})),
+            )
+            .await;
+        assert_eq!(st, 201, "create project: {p}");
+        let pid = p["project"]["id"].as_str().expect("id").to_string();
+        let (st, u) = self.call("POST", "/identity/v3/users", Some(serde_json::json!({"user": {"name": user, "password": password, "domain_id": "default"}}))).await;
+        assert_eq!(st, 201, "create user: {u}");
+        let uid = u["user"]["id"].as_str().expect("id").to_string();
+        let (st, v) = self
+            .call(
+                "PUT",
+                &format!("/identity/v3/projects/{pid}/users/{uid}/roles/{role}"),
+                None,
+            )
+            .await;
+        assert_eq!(st, 204, "grant: {v}");
+        pid
     }
 
     /// Runs the `palisade` CLI against this server.
