@@ -79,7 +79,7 @@ async fn projects_cannot_see_or_touch_each_others_objects() {
     let aag = v["address_group"]["id"].as_str().expect("ag").to_string();
     assert_eq!(
         a(
-            "PUT".into(),
+            "PUT",
             format!("/v2.0/security-groups/{asg}/tags/secret"),
             None
         )
