@@ -1,6 +1,8 @@
 //! A typed async client of the Palisade API (Neutron v2.0 wire format). The `palisade` CLI,
 //! the agent and the reconciler all talk to the server through it.
 
+pub mod auth;
+
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -436,7 +436,7 @@ const IPV6_ONLY: &[&str] = &[
 
 pub async fn security(cmd: SecurityCmd, conn: &Conn) -> anyhow::Result<()> {
     let SecurityCmd::Group { cmd } = cmd;
-    let c = conn.client()?;
+    let c = conn.client().await?;
     let out = conn.output();
     match cmd {
         GroupCmd::Create {
@@ -740,7 +740,7 @@ fn port_fields(p: &Port) -> Vec<(&'static str, Value)> {
 }
 
 pub async fn port(cmd: PortCmd, conn: &Conn) -> anyhow::Result<()> {
-    let c = conn.client()?;
+    let c = conn.client().await?;
     let out = conn.output();
     match cmd {
         PortCmd::Create(a) => {
@@ -925,7 +925,7 @@ pub async fn port(cmd: PortCmd, conn: &Conn) -> anyhow::Result<()> {
 }
 
 pub async fn network(cmd: NetworkCmd, conn: &Conn) -> anyhow::Result<()> {
-    let c = conn.client()?;
+    let c = conn.client().await?;
     let out = conn.output();
     let fields = |n: &palisade_client::Network| {
         vec![
@@ -982,7 +982,7 @@ pub async fn network(cmd: NetworkCmd, conn: &Conn) -> anyhow::Result<()> {
 }
 
 pub async fn quota(cmd: QuotaCmd, conn: &Conn) -> anyhow::Result<()> {
-    let c = conn.client()?;
+    let c = conn.client().await?;
     let out = conn.output();
     match cmd {
         QuotaCmd::Set {
@@ -1025,6 +1025,280 @@ pub async fn quota(cmd: QuotaCmd, conn: &Conn) -> anyhow::Result<()> {
                 q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             print(out.show(&fields)?);
         }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCmd {
+    /// Projects.
+    Project {
+        #[command(subcommand)]
+        cmd: ProjectCmd,
+    },
+    /// Users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Roles and role assignments.
+    Role {
+        #[command(subcommand)]
+        cmd: RoleCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCmd {
+    /// Create a project.
+    Create {
+        /// Project name (unique).
+        name: String,
+        /// Description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List projects.
+    List,
+    /// Delete a project (name or id) and its role assignments.
+    Delete {
+        /// Project name or id.
+        project: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a user, optionally with a role on a project.
+    Create {
+        /// User name (unique).
+        name: String,
+        /// Password (hashed with Argon2id by the server).
+        #[arg(long, env = "PALISADE_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Give the user ROLE on this project.
+        #[arg(long, requires = "role")]
+        project: Option<String>,
+        /// Role for --project: admin, member or reader.
+        #[arg(long, requires = "project")]
+        role: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Change a user's password (ends their tokens).
+    Set {
+        /// User name or id.
+        user: String,
+        /// New password.
+        #[arg(long, env = "PALISADE_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Delete a user (name or id), their assignments and tokens.
+    Delete {
+        /// User name or id.
+        user: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleCmd {
+    /// Give USER the role ROLE on PROJECT.
+    Add {
+        /// admin, member or reader.
+        role: String,
+        /// Project name or id.
+        #[arg(long)]
+        project: String,
+        /// User name or id.
+        #[arg(long)]
+        user: String,
+    },
+    /// Take ROLE on PROJECT away from USER.
+    Remove {
+        /// admin, member or reader.
+        role: String,
+        /// Project name or id.
+        #[arg(long)]
+        project: String,
+        /// User name or id.
+        #[arg(long)]
+        user: String,
+    },
+    /// List role assignments.
+    List,
+}
+
+/// Resolves a project or user name to its id (ids pass through).
+async fn identity_id(c: &Client, kind: &str, name_or_id: &str) -> anyhow::Result<String> {
+    let plural = format!("{kind}s");
+    if let Ok((_, v)) = c
+        .request(
+            reqwest::Method::GET,
+            &format!("/identity/v3/{plural}/{name_or_id}"),
+            None,
+        )
+        .await
+    {
+        if let Some(id) = v[kind]["id"].as_str() {
+            return Ok(id.to_string());
+        }
+    }
+    let q = query(&[("name", name_or_id)]);
+    let (_, v) = c
+        .request(
+            reqwest::Method::GET,
+            &format!("/identity/v3/{plural}?{q}"),
+            None,
+        )
+        .await?;
+    v[plural.as_str()][0]["id"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| anyhow::anyhow!("No {kind} found for {name_or_id}"))
+}
+
+pub async fn admin(cmd: AdminCmd, conn: &Conn) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let c = conn.client().await?;
+    let out = conn.output();
+    let show_obj = |v: &Value, keys: &[&'static str]| -> anyhow::Result<String> {
+        let fields: Vec<(&str, Value)> = keys.iter().map(|k| (*k, v[*k].clone())).collect();
+        out.show(&fields)
+    };
+    match cmd {
+        AdminCmd::Project { cmd } => match cmd {
+            ProjectCmd::Create { name, description } => {
+                let body = json!({"project": {"name": name, "description": description.unwrap_or_default(), "domain_id": "default"}});
+                let (_, v) = c
+                    .request(Method::POST, "/identity/v3/projects", Some(&body))
+                    .await?;
+                print(show_obj(
+                    &v["project"],
+                    &["id", "name", "description", "domain_id", "enabled"],
+                )?);
+            }
+            ProjectCmd::List => {
+                let (_, v) = c
+                    .request(Method::GET, "/identity/v3/projects", None)
+                    .await?;
+                let rows: Vec<Vec<Value>> = v["projects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| vec![p["id"].clone(), p["name"].clone()])
+                    .collect();
+                print(out.list(&["ID", "Name"], &rows)?);
+            }
+            ProjectCmd::Delete { project } => {
+                let id = identity_id(&c, "project", &project).await?;
+                c.request(Method::DELETE, &format!("/identity/v3/projects/{id}"), None)
+                    .await?;
+            }
+        },
+        AdminCmd::User { cmd } => match cmd {
+            UserCmd::Create {
+                name,
+                password,
+                project,
+                role,
+            } => {
+                let body =
+                    json!({"user": {"name": name, "password": password, "domain_id": "default"}});
+                let (_, v) = c
+                    .request(Method::POST, "/identity/v3/users", Some(&body))
+                    .await?;
+                let uid = v["user"]["id"].as_str().unwrap_or_default().to_string();
+                if let (Some(p), Some(r)) = (project, role) {
+                    let pid = identity_id(&c, "project", &p).await?;
+                    c.request(
+                        Method::PUT,
+                        &format!("/identity/v3/projects/{pid}/users/{uid}/roles/{r}"),
+                        None,
+                    )
+                    .await?;
+                }
+                print(show_obj(
+                    &v["user"],
+                    &["id", "name", "domain_id", "enabled"],
+                )?);
+            }
+            UserCmd::List => {
+                let (_, v) = c.request(Method::GET, "/identity/v3/users", None).await?;
+                let rows: Vec<Vec<Value>> = v["users"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|u| vec![u["id"].clone(), u["name"].clone()])
+                    .collect();
+                print(out.list(&["ID", "Name"], &rows)?);
+            }
+            UserCmd::Set { user, password } => {
+                let id = identity_id(&c, "user", &user).await?;
+                c.request(
+                    Method::PATCH,
+                    &format!("/identity/v3/users/{id}"),
+                    Some(&json!({"user": {"password": password}})),
+                )
+                .await?;
+            }
+            UserCmd::Delete { user } => {
+                let id = identity_id(&c, "user", &user).await?;
+                c.request(Method::DELETE, &format!("/identity/v3/users/{id}"), None)
+                    .await?;
+            }
+        },
+        AdminCmd::Role { cmd } => match cmd {
+            RoleCmd::Add {
+                role,
+                project,
+                user,
+            } => {
+                let (pid, uid) = (
+                    identity_id(&c, "project", &project).await?,
+                    identity_id(&c, "user", &user).await?,
+                );
+                c.request(
+                    Method::PUT,
+                    &format!("/identity/v3/projects/{pid}/users/{uid}/roles/{role}"),
+                    None,
+                )
+                .await?;
+            }
+            RoleCmd::Remove {
+                role,
+                project,
+                user,
+            } => {
+                let (pid, uid) = (
+                    identity_id(&c, "project", &project).await?,
+                    identity_id(&c, "user", &user).await?,
+                );
+                c.request(
+                    Method::DELETE,
+                    &format!("/identity/v3/projects/{pid}/users/{uid}/roles/{role}"),
+                    None,
+                )
+                .await?;
+            }
+            RoleCmd::List => {
+                let (_, v) = c
+                    .request(Method::GET, "/identity/v3/role_assignments", None)
+                    .await?;
+                let rows: Vec<Vec<Value>> = v["role_assignments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| {
+                        vec![
+                            a["role"]["id"].clone(),
+                            a["user"]["id"].clone(),
+                            a["scope"]["project"]["id"].clone(),
+                        ]
+                    })
+                    .collect();
+                print(out.list(&["Role", "User", "Project"], &rows)?);
+            }
+        },
     }
     Ok(())
 }

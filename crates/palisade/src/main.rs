@@ -16,22 +16,25 @@ use output::{Format, Output};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    conn: Conn,
 }
 
-/// How client commands reach the server.
+/// How client commands reach the server: a token (`--token`/`PALISADE_TOKEN`) with
+/// `--url`, or the openstack CLI's credentials (`--os-cloud`/`OS_CLOUD` with clouds.yaml, or
+/// `OS_AUTH_URL`, `OS_USERNAME`, `OS_PASSWORD`, `OS_PROJECT_NAME`, …) logged in through
+/// Keystone, the server URL then coming from the catalog.
 #[derive(Args, Debug, Clone)]
 pub struct Conn {
-    /// Server URL.
-    #[arg(
-        long,
-        env = "PALISADE_URL",
-        default_value = "http://127.0.0.1:9696",
-        global = true
-    )]
-    pub url: String,
+    /// Server URL (default: the catalog's network endpoint, or http://127.0.0.1:9696).
+    #[arg(long, env = "PALISADE_URL", global = true)]
+    pub url: Option<String>,
     /// API token (the server writes the admin token to <data-dir>/admin-token).
     #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// A cloud of clouds.yaml ($OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml).
+    #[arg(long = "os-cloud", env = "OS_CLOUD", global = true)]
+    pub os_cloud: Option<String>,
     /// Output format.
     #[arg(short = 'f', long = "format", value_enum, default_value_t = Format::Table, global = true)]
     pub format: Format,
@@ -40,12 +43,42 @@ pub struct Conn {
     pub columns: Vec<String>,
 }
 
+/// Where logged-in tokens are cached (`PALISADE_TOKEN_CACHE`; empty disables).
+fn token_cache() -> Option<std::path::PathBuf> {
+    match std::env::var("PALISADE_TOKEN_CACHE") {
+        Ok(p) if p.is_empty() => None,
+        Ok(p) => Some(p.into()),
+        Err(_) => std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+            })
+            .map(|d| d.join("palisade/tokens.json")),
+    }
+}
+
 impl Conn {
-    fn client(&self) -> anyhow::Result<palisade_client::Client> {
-        let token = self.token.as_deref().ok_or_else(|| {
-            anyhow::anyhow!("no token: pass --token or set PALISADE_TOKEN (the server wrote the admin token to <data-dir>/admin-token)")
-        })?;
-        Ok(palisade_client::Client::new(&self.url, token)?)
+    async fn client(&self) -> anyhow::Result<palisade_client::Client> {
+        use palisade_client::auth::{session, Credentials};
+        if let Some(token) = &self.token {
+            let url = self.url.as_deref().unwrap_or("http://127.0.0.1:9696");
+            return Ok(palisade_client::Client::new(url, token)?);
+        }
+        let creds = match &self.os_cloud {
+            Some(cloud) => {
+                let file = std::env::var_os("OS_CLIENT_CONFIG_FILE").map(std::path::PathBuf::from);
+                let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+                Credentials::from_clouds_yaml(cloud, file.as_deref(), home.as_deref())?
+            }
+            None => Credentials::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no credentials: pass --token (or PALISADE_TOKEN; the server wrote the admin token to <data-dir>/admin-token), --os-cloud NAME, or source an openrc (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME)"
+                )
+            })?,
+        };
+        let s = session(&creds, token_cache().as_deref()).await?;
+        let url = self.url.clone().unwrap_or(s.network_url);
+        Ok(palisade_client::Client::new(&url, &s.token)?)
     }
     fn output(&self) -> Output {
         Output {
@@ -63,29 +96,26 @@ enum Command {
     Security {
         #[command(subcommand)]
         what: commands::SecurityCmd,
-        #[command(flatten)]
-        conn: Conn,
     },
     /// Ports.
     Port {
         #[command(subcommand)]
         cmd: commands::PortCmd,
-        #[command(flatten)]
-        conn: Conn,
     },
     /// Networks.
     Network {
         #[command(subcommand)]
         cmd: commands::NetworkCmd,
-        #[command(flatten)]
-        conn: Conn,
+    },
+    /// Identity administration: projects, users, roles (admin).
+    Admin {
+        #[command(subcommand)]
+        cmd: commands::AdminCmd,
     },
     /// Quotas.
     Quota {
         #[command(subcommand)]
         cmd: commands::QuotaCmd,
-        #[command(flatten)]
-        conn: Conn,
     },
     /// Benchmarks.
     Bench {
@@ -106,13 +136,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let conn = cli.conn;
     let result = rt.block_on(async move {
         match cli.command {
             Command::Server(args) => server::run(args).await,
-            Command::Security { what, conn } => commands::security(what, &conn).await,
-            Command::Port { cmd, conn } => commands::port(cmd, &conn).await,
-            Command::Network { cmd, conn } => commands::network(cmd, &conn).await,
-            Command::Quota { cmd, conn } => commands::quota(cmd, &conn).await,
+            Command::Security { what } => commands::security(what, &conn).await,
+            Command::Port { cmd } => commands::port(cmd, &conn).await,
+            Command::Network { cmd } => commands::network(cmd, &conn).await,
+            Command::Quota { cmd } => commands::quota(cmd, &conn).await,
+            Command::Admin { cmd } => commands::admin(cmd, &conn).await,
             Command::Bench { cmd } => bench::run(cmd).await,
         }
     });

@@ -270,7 +270,7 @@ async fn cli_reports_missing_token_and_unknown_group_clearly() {
         .expect("run");
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no token"),
+        String::from_utf8_lossy(&out.stderr).contains("no credentials"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -280,4 +280,113 @@ async fn cli_reports_missing_token_and_unknown_group_clearly() {
     let (code, out, _) = s.cli(&["security", "group", "list", "-f", "value", "-c", "Name"]);
     assert_eq!(code, 0);
     assert_eq!(out.trim(), "default");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_logs_in_with_openrc_or_clouds_yaml_and_caches_the_token() {
+    let s = Server::start();
+    let cache = s.dir.join("token-cache.json");
+    let run = |envs: Vec<(String, String)>, args: &[&str]| {
+        let out = std::process::Command::new(common::BIN)
+            .args(args)
+            .env_remove("PALISADE_TOKEN")
+            .env_remove("PALISADE_URL")
+            .env_remove("OS_CLOUD")
+            .env("PALISADE_TOKEN_CACHE", &cache)
+            .envs(envs)
+            .output()
+            .expect("run palisade");
+        assert!(
+            out.status.success(),
+            "palisade {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // OS_* variables from the generated admin-openrc; the URL comes from the catalog.
+    let out = run(
+        s.openrc(),
+        &["security", "group", "list", "-f", "value", "-c", "Name"],
+    );
+    assert_eq!(out.trim(), "default");
+    run(s.openrc(), &["security", "group", "create", "web"]);
+    let logins = s.log().matches("token issued").count();
+    assert_eq!(logins, 1, "the second command reused the cached token");
+    let cached = std::fs::read_to_string(&cache).expect("cache");
+    assert!(!cached.contains("OS_PASSWORD") && cached.contains("expires_at"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&cache)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    // --os-cloud with the generated clouds.yaml, and identity administration.
+    let clouds = vec![(
+        "OS_CLIENT_CONFIG_FILE".to_string(),
+        s.dir.join("clouds.yaml").display().to_string(),
+    )];
+    run(
+        clouds.clone(),
+        &[
+            "--os-cloud",
+            "palisade",
+            "admin",
+            "project",
+            "create",
+            "team",
+        ],
+    );
+    run(
+        clouds.clone(),
+        &[
+            "--os-cloud",
+            "palisade",
+            "admin",
+            "user",
+            "create",
+            "carol",
+            "--password",
+            "carol-pw-123",
+            "--project",
+            "team",
+            "--role",
+            "member",
+        ],
+    );
+    let assignments = run(
+        clouds.clone(),
+        &[
+            "--os-cloud",
+            "palisade",
+            "admin",
+            "role",
+            "list",
+            "-f",
+            "json",
+        ],
+    );
+    assert!(assignments.contains("member"), "{assignments}");
+    let carol: Vec<(String, String)> = s
+        .openrc()
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "OS_USERNAME" => (k, "carol".to_string()),
+            "OS_PASSWORD" => (k, "carol-pw-123".to_string()),
+            "OS_PROJECT_NAME" => (k, "team".to_string()),
+            _ => (k, v),
+        })
+        .collect();
+    let out = run(
+        carol,
+        &["security", "group", "list", "-f", "value", "-c", "Name"],
+    );
+    assert_eq!(
+        out.trim(),
+        "default",
+        "carol sees only her project's default group, not the admin's web"
+    );
 }
