@@ -14,6 +14,33 @@ use std::time::{Duration, Instant};
 pub enum BenchCmd {
     /// Benchmark the security-group API.
     Api(ApiBench),
+    /// Benchmark Keystone logins and token validation.
+    Auth(AuthBench),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuthBench {
+    /// Server URL.
+    #[arg(long, env = "PALISADE_URL", default_value = "http://127.0.0.1:9696")]
+    url: String,
+    /// User to log in as.
+    #[arg(long, default_value = "admin")]
+    user: String,
+    /// Its password (e.g. OS_PASSWORD from admin-openrc).
+    #[arg(long, env = "OS_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Project to scope to.
+    #[arg(long, default_value = "admin")]
+    project: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Logins.
+    #[arg(long, default_value_t = 100)]
+    logins: usize,
+    /// Authenticated requests (GET /v2.0/palisade/tokens/self) and unauthenticated ones (GET /).
+    #[arg(long, default_value_t = 5000)]
+    requests: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -134,8 +161,10 @@ where
 }
 
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
-    let BenchCmd::Api(a) = cmd;
-    let results = api(a).await?;
+    let results = match cmd {
+        BenchCmd::Api(a) => api(a).await?,
+        BenchCmd::Auth(a) => auth(a).await?,
+    };
     println!("| phase | requests | errors | seconds | requests/s | p50 ms | p99 ms |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for r in &results {
@@ -290,5 +319,104 @@ async fn api(a: ApiBench) -> anyhow::Result<Vec<PhaseResult>> {
         })
         .await,
     );
+    Ok(out)
+}
+
+async fn auth(a: AuthBench) -> anyhow::Result<Vec<PhaseResult>> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency * 2)
+        .build()?;
+    let url = a.url.trim_end_matches('/').to_string();
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": a.user, "domain": {"name": "Default"}, "password": a.password}}},
+                               "scope": {"project": {"name": a.project, "domain": {"name": "Default"}}}}});
+    let token: Arc<std::sync::Mutex<Option<String>>> = Arc::new(std::sync::Mutex::new(None));
+    let mut out = Vec::new();
+    let (c, u, b, t) = (client.clone(), url.clone(), body.clone(), token.clone());
+    out.push(
+        phase("password logins", a.logins, a.concurrency, move |_| {
+            let (c, u, b, t) = (c.clone(), u.clone(), b.clone(), t.clone());
+            async move {
+                match c
+                    .post(format!("{u}/identity/v3/auth/tokens?nocatalog"))
+                    .json(&b)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        if let (Some(tok), Ok(mut slot)) = (
+                            r.headers()
+                                .get("x-subject-token")
+                                .and_then(|v| v.to_str().ok()),
+                            t.lock(),
+                        ) {
+                            *slot = Some(tok.to_string());
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        })
+        .await,
+    );
+    let tok = token
+        .lock()
+        .ok()
+        .and_then(|t| t.clone())
+        .ok_or_else(|| anyhow::anyhow!("no login succeeded"))?;
+    let (c, u, t) = (client.clone(), url.clone(), tok.clone());
+    out.push(
+        phase("authenticated requests", a.requests, a.concurrency, move |_| {
+            let (c, u, t) = (c.clone(), u.clone(), t.clone());
+            async move { matches!(c.get(format!("{u}/v2.0/palisade/tokens/self")).header("X-Auth-Token", t).send().await, Ok(r) if r.status().as_u16() == 200) }
+        })
+        .await,
+    );
+    let (c, u) = (client.clone(), url.clone());
+    out.push(
+        phase("unauthenticated requests", a.requests, a.concurrency, move |_| {
+            let (c, u) = (c.clone(), u.clone());
+            async move { matches!(c.get(format!("{u}/")).send().await, Ok(r) if r.status().as_u16() == 200) }
+        })
+        .await,
+    );
+    // The validation itself, in process: hash the token and look it up among 100,000.
+    let mut idx = palisade_server::index::Index::default();
+    for i in 0..100_000u32 {
+        let info = palisade_server::index::TokenInfo {
+            project_id: format!("p{i}"),
+            roles: vec!["member".into()],
+            user: "u".into(),
+            expires_at: Some(i64::MAX),
+            ..Default::default()
+        };
+        idx.tokens.insert(
+            palisade_server::http::token_hash(&format!("pal-{i:064}")),
+            info,
+        );
+    }
+    let n = 200_000;
+    let start = Instant::now();
+    let mut hits = 0;
+    for i in 0..n {
+        if palisade_server::service::identity::valid_token(
+            &idx,
+            &format!("pal-{:064}", i % 100_000),
+        )
+        .is_some()
+        {
+            hits += 1;
+        }
+    }
+    let per = start.elapsed() / n;
+    eprintln!("token validation in process: {:.2} µs per request ({hits} of {n} valid, 100,000 tokens in the index)", per.as_secs_f64() * 1e6);
+    out.push(PhaseResult {
+        name: "validation (in process)",
+        requests: n as usize,
+        errors: (n - hits) as usize,
+        elapsed: per * n,
+        p50: per,
+        p99: per,
+    });
     Ok(out)
 }

@@ -23,6 +23,9 @@ pub struct ServerArgs {
     /// Lifetime of tokens issued by password login, in seconds.
     #[arg(long, env = "PALISADE_TOKEN_TTL", default_value_t = 3600)]
     token_ttl: i64,
+    /// Revisions of change history kept for watchers to resume from.
+    #[arg(long, env = "PALISADE_HISTORY", default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1000..))]
+    history: i64,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -98,8 +101,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(listen = %local, store = %db.display(), "serving");
+    let service = Arc::new(service);
+    tokio::spawn(maintenance(service.clone(), args.history));
     let state = AppState {
-        service: Arc::new(service),
+        service,
         public_url: Some(url),
         lists: Default::default(),
         token_ttl_secs: args.token_ttl,
@@ -107,6 +112,27 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every minute: drop expired tokens, and compact the store's change history to the last
+/// `history` revisions (watchers further behind get 410 and read a new snapshot).
+async fn maintenance(service: Arc<Service>, history: i64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match service.sweep_expired_tokens().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tokens = n, "expired tokens removed"),
+            Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+        }
+        if let Ok(rev) = service.store().revision().await {
+            if rev > history {
+                if let Err(e) = service.store().compact(rev - history).await {
+                    tracing::warn!(error = %e, "history compaction failed");
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -698,6 +698,28 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Deletes expired tokens from the store (they are refused anyway; this keeps the store
+    /// small). Returns how many went. Safe to run on several replicas at once.
+    pub async fn sweep_expired_tokens(&self) -> Result<usize, Error> {
+        let now = jiff::Timestamp::now().as_second();
+        let (n, _) = self
+            .write(|idx, _| {
+                let mut plan = Plan::default();
+                let mut n = 0;
+                for (h, t) in &idx.tokens {
+                    if t.expires_at.is_some_and(|e| e <= now) && n < 10_000 {
+                        plan.delete(keys::token(h));
+                        n += 1;
+                    }
+                }
+                Ok((plan, n))
+            })
+            .await?;
+        Ok(n)
+    }
+}
+
 fn domain_matches(d: Option<&Value>) -> bool {
     match d {
         None => true,
