@@ -476,3 +476,29 @@ async fn bad_credentials_get_clear_refusals_and_secrets_stay_out_of_the_log() {
         "logins are logged (by audit id)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_survive_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut s = Server::start_in(tmp.path());
+    s.project_with_member("alice-project", "alice", "alice-secret-pw", "member")
+        .await;
+    let alice = s
+        .login("alice", "alice-secret-pw", Some("alice-project"))
+        .await
+        .expect("login");
+    s.kill();
+    let s = Server::start_in(tmp.path());
+    assert_eq!(
+        s.call_with("GET", "/v2.0/security-groups", None, Some(&alice))
+            .await
+            .0,
+        200,
+        "the token outlives the process"
+    );
+    let openrc = std::fs::read_to_string(tmp.path().join("admin-openrc")).expect("openrc");
+    assert!(
+        openrc.contains(&format!("OS_AUTH_URL={}/identity/v3", s.url)),
+        "admin-openrc follows the new address"
+    );
+}

@@ -32,6 +32,22 @@ fn venv_bin(tool: &str) -> Option<PathBuf> {
     None
 }
 
+/// Removes inherited `OS_*` variables so only the clouds.yaml speaks.
+trait ClearOs {
+    fn env_clear_os(&mut self) -> &mut Self;
+}
+
+impl ClearOs for Command {
+    fn env_clear_os(&mut self) -> &mut Self {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OS_") && k != "OS_CLIENT_CONFIG_FILE" {
+                self.env_remove(k);
+            }
+        }
+        self
+    }
+}
+
 struct Os<'a> {
     bin: PathBuf,
     server: &'a Server,
@@ -237,6 +253,29 @@ async fn the_openstack_cli_runs_seed_004_unmodified() {
     };
     assert_eq!(limit("security_groups"), 20, "{q}");
     assert_eq!(limit("security_group_rules"), 200, "{q}");
+
+    // The generated clouds.yaml works as it is.
+    let out = Command::new(&os.bin)
+        .args([
+            "--os-cloud",
+            "palisade",
+            "security",
+            "group",
+            "list",
+            "-f",
+            "json",
+        ])
+        .env("OS_CLIENT_CONFIG_FILE", s.dir.join("clouds.yaml"))
+        .env_clear_os()
+        .output()
+        .expect("openstack --os-cloud");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via_cloud: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(via_cloud.as_array().map(Vec::len), Some(3));
 
     // Deletes.
     os.ok(&[
