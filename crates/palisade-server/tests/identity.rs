@@ -84,4 +84,14 @@ async fn login_scopes_roles_expires_and_sweeps() {
         "password change revokes tokens"
     );
     assert!(svc.login(&body("pw-dana-2"), None, 3600).await.is_ok());
+    // Unscoped: proves who, grants nothing on the Neutron API; rescoping with it works.
+    let unscoped = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": u.id, "password": "pw-dana-2"}}}, "scope": "unscoped"}});
+    let t3 = svc
+        .login(&unscoped, None, 3600)
+        .await
+        .expect("unscoped login");
+    assert!(t3.info.project_id.is_empty() && t3.info.roles.is_empty());
+    let rescope = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": t3.token}}, "scope": {"project": {"name": "team", "domain": {"name": "Default"}}}}});
+    let t4 = svc.login(&rescope, None, 3600).await.expect("rescoped");
+    assert_eq!(t4.info.project_id, p.id);
 }
