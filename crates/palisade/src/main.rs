@@ -4,6 +4,7 @@
 
 mod bench;
 mod commands;
+mod dataplane;
 mod output;
 mod server;
 
@@ -117,6 +118,10 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::QuotaCmd,
     },
+    /// Compile a host's view of a state file to nftables text (no server needed).
+    Compile(dataplane::CompileArgs),
+    /// Explain the verdict for a packet to or from a port of a state file.
+    Explain(dataplane::ExplainArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -146,6 +151,8 @@ fn main() -> std::process::ExitCode {
             Command::Quota { cmd } => commands::quota(cmd, &conn).await,
             Command::Admin { cmd } => commands::admin(cmd, &conn).await,
             Command::Bench { cmd } => bench::run(cmd).await,
+            Command::Compile(args) => dataplane::run_compile(args),
+            Command::Explain(args) => dataplane::run_explain(args),
         }
     });
     match result {

@@ -1,0 +1,344 @@
+//! The ruleset IR: what a host enforces, independent of how it is written down. The
+//! renderer turns it into nftables text; `explain` evaluates packets against it.
+
+use crate::state::{Direction, EtherType, Port, State};
+use ipnet::IpNet;
+use palisade_model::rule::stored_protocol_number;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
+
+/// IP family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// IPv4
+    V4,
+    /// IPv6
+    V6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(a: &IpAddr) -> Family {
+        if a.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+    fn of_net(n: &IpNet) -> Family {
+        Family::of(&n.addr())
+    }
+    /// `v4` / `v6` in names.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        }
+    }
+}
+
+/// What a rule's remote end must be.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Remote {
+    /// anywhere
+    Any,
+    /// one prefix (the network form of remote_ip_prefix)
+    Net(IpNet),
+    /// a named set (remote group or address group members)
+    Set(String),
+}
+
+/// One allow rule of a group chain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IrRule {
+    /// The API rule id (every rendered rule carries it as a comment).
+    pub id: String,
+    /// Family (the rule's ethertype).
+    pub family: Family,
+    /// IP protocol number; None = any.
+    pub proto: Option<u8>,
+    /// Destination port range (port protocols).
+    pub dports: Option<(u16, u16)>,
+    /// ICMP type and optional code (ICMP/ICMPv6).
+    pub icmp: Option<(u8, Option<u8>)>,
+    /// Source (ingress) or destination (egress).
+    pub remote: Remote,
+}
+
+/// A named address set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrSet {
+    /// Its family.
+    pub family: Family,
+    /// Holds prefixes, not only hosts (an interval set).
+    pub interval: bool,
+    /// Members.
+    pub elements: BTreeSet<IpNet>,
+}
+
+/// What one port gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortProgram {
+    /// Port id.
+    pub id: String,
+    /// Interface on this host.
+    pub ifname: String,
+    /// Stateful (all its groups are).
+    pub stateful: bool,
+    /// Its groups, in the order given.
+    pub groups: Vec<String>,
+    /// MACs it may send from.
+    pub macs: BTreeSet<String>,
+    /// Source addresses it may send from, by family (fixed IPs, pairs, IPv6 link-local).
+    pub sources: BTreeMap<Family, BTreeSet<IpNet>>,
+    /// Any fixed IP at all (without one, only the MAC is checked, as Neutron does).
+    pub has_addresses: bool,
+}
+
+/// The whole program for one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ruleset {
+    /// Named sets.
+    pub sets: BTreeMap<String, IrSet>,
+    /// Group chains: (group id, direction) → rules.
+    pub chains: BTreeMap<(String, Direction), Vec<IrRule>>,
+    /// Filtered ports on this host, by id.
+    pub ports: BTreeMap<String, PortProgram>,
+}
+
+/// Name of a group's chain.
+pub fn chain_name(sg: &str, d: Direction) -> String {
+    match d {
+        Direction::Ingress => format!("sg-{sg}-in"),
+        Direction::Egress => format!("sg-{sg}-out"),
+    }
+}
+
+/// Failures of compilation.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CompileError {
+    /// A port names a group the state does not have.
+    #[error("ports[{index}] ({port}): security group {group} is not in the state file")]
+    UnknownGroup {
+        /// index in `ports`
+        index: usize,
+        /// port id
+        port: String,
+        /// missing group
+        group: String,
+    },
+    /// Two ports on the host share an interface name.
+    #[error("ports {a} and {b} both use interface {ifname} on this host")]
+    DuplicateInterface {
+        /// interface
+        ifname: String,
+        /// first port
+        a: String,
+        /// second port
+        b: String,
+    },
+}
+
+/// The EUI-64 link-local address of a MAC.
+pub fn link_local(mac: &str) -> Option<Ipv6Addr> {
+    let b: Vec<u8> = mac
+        .split(':')
+        .filter_map(|p| u8::from_str_radix(p, 16).ok())
+        .collect();
+    if b.len() != 6 {
+        return None;
+    }
+    Some(Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([b[0] ^ 0x02, b[1]]),
+        u16::from_be_bytes([b[2], 0xff]),
+        u16::from_be_bytes([0xfe, b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+    ))
+}
+
+fn filtered(p: &Port) -> bool {
+    p.port_security_enabled && !p.device_owner.starts_with("network:")
+}
+
+/// Compiles the view of `host`: its filtered ports, their groups' rules, and the members of
+/// every group and address group those rules name (members on any host).
+pub fn compile(state: &State, host: &str) -> Result<Ruleset, CompileError> {
+    let groups: BTreeMap<&str, &crate::state::SecurityGroup> = state
+        .security_groups
+        .iter()
+        .map(|g| (g.id.as_str(), g))
+        .collect();
+    let mut rs = Ruleset::default();
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    let mut ifnames: BTreeMap<String, String> = BTreeMap::new();
+    for (index, p) in state.ports.iter().enumerate() {
+        if p.host != host || !filtered(p) {
+            continue;
+        }
+        let ifname = p.ifname();
+        if let Some(other) = ifnames.insert(ifname.clone(), p.id.clone()) {
+            return Err(CompileError::DuplicateInterface {
+                ifname,
+                a: other,
+                b: p.id.clone(),
+            });
+        }
+        let mut stateful = true;
+        for g in &p.security_groups {
+            let sg = groups
+                .get(g.as_str())
+                .ok_or_else(|| CompileError::UnknownGroup {
+                    index,
+                    port: p.id.clone(),
+                    group: g.clone(),
+                })?;
+            stateful &= sg.stateful;
+            used.insert(sg.id.as_str());
+        }
+        let mut macs: BTreeSet<String> = BTreeSet::from([p.mac_address.clone()]);
+        let mut sources: BTreeMap<Family, BTreeSet<IpNet>> = BTreeMap::new();
+        for f in &p.fixed_ips {
+            sources
+                .entry(Family::of(&f.ip_address))
+                .or_default()
+                .insert(IpNet::from(f.ip_address));
+        }
+        for pair in &p.allowed_address_pairs {
+            sources
+                .entry(Family::of_net(&pair.ip_address))
+                .or_default()
+                .insert(pair.ip_address.trunc());
+            if let Some(m) = &pair.mac_address {
+                macs.insert(m.clone());
+            }
+        }
+        let has_addresses = !p.fixed_ips.is_empty();
+        for m in &macs {
+            if let Some(ll) = link_local(m) {
+                sources
+                    .entry(Family::V6)
+                    .or_default()
+                    .insert(IpNet::from(IpAddr::V6(ll)));
+            }
+        }
+        rs.ports.insert(
+            p.id.clone(),
+            PortProgram {
+                id: p.id.clone(),
+                ifname,
+                stateful,
+                groups: p.security_groups.clone(),
+                macs,
+                sources,
+                has_addresses,
+            },
+        );
+    }
+    for g in used {
+        let sg = groups[g];
+        for d in [Direction::Ingress, Direction::Egress] {
+            rs.chains.insert((sg.id.clone(), d), Vec::new());
+        }
+        for r in &sg.security_group_rules {
+            let family = match r.ethertype {
+                EtherType::IPv4 => Family::V4,
+                EtherType::IPv6 => Family::V6,
+            };
+            let proto = stored_protocol_number(r.protocol.as_deref()).filter(|p| *p != 0);
+            let is_icmp = matches!(
+                (family, proto),
+                (Family::V4, Some(1)) | (Family::V6, Some(58))
+            );
+            let is_port_proto = matches!(proto, Some(6 | 17 | 33 | 132 | 136));
+            let (dports, icmp) = match (r.port_range_min, r.port_range_max) {
+                (Some(a), Some(b)) if is_port_proto => (Some((a as u16, b as u16)), None),
+                (Some(t), code) if is_icmp => (None, Some((t as u8, code.map(|c| c as u8)))),
+                _ => (None, None),
+            };
+            let remote = if let Some(net) = r.remote_ip_prefix {
+                if net.prefix_len() == 0 {
+                    Remote::Any
+                } else {
+                    Remote::Net(net.trunc())
+                }
+            } else if let Some(rg) = &r.remote_group_id {
+                let name = format!("rg-{rg}-{}", family.suffix());
+                rs.sets
+                    .entry(name.clone())
+                    .or_insert_with(|| members(state, rg, family));
+                Remote::Set(name)
+            } else if let Some(ag) = &r.remote_address_group_id {
+                let name = format!("ag-{ag}-{}", family.suffix());
+                let elements: BTreeSet<IpNet> = state
+                    .address_groups
+                    .iter()
+                    .filter(|a| &a.id == ag)
+                    .flat_map(|a| a.addresses.iter())
+                    .filter(|n| Family::of_net(n) == family)
+                    .map(IpNet::trunc)
+                    .collect();
+                rs.sets.insert(
+                    name.clone(),
+                    IrSet {
+                        family,
+                        interval: true,
+                        elements,
+                    },
+                );
+                Remote::Set(name)
+            } else {
+                Remote::Any
+            };
+            // A prefix of the other family can never match: Neutron refuses it at the API.
+            if matches!(&remote, Remote::Net(n) if Family::of_net(n) != family) {
+                continue;
+            }
+            let rule = IrRule {
+                id: r.id.clone(),
+                family,
+                proto,
+                dports,
+                icmp,
+                remote,
+            };
+            if let Some(chain) = rs.chains.get_mut(&(sg.id.clone(), r.direction)) {
+                chain.push(rule);
+            }
+        }
+    }
+    Ok(rs)
+}
+
+/// Members of a remote group: fixed IPs and allowed address pairs of every port in it, on
+/// any host (Neutron's `sg_member_ips`).
+fn members(state: &State, sg: &str, family: Family) -> IrSet {
+    let mut elements = BTreeSet::new();
+    for p in state
+        .ports
+        .iter()
+        .filter(|p| p.security_groups.iter().any(|g| g == sg))
+    {
+        for f in &p.fixed_ips {
+            if Family::of(&f.ip_address) == family {
+                elements.insert(IpNet::from(f.ip_address));
+            }
+        }
+        for pair in &p.allowed_address_pairs {
+            if Family::of_net(&pair.ip_address) == family {
+                elements.insert(pair.ip_address.trunc());
+            }
+        }
+    }
+    let interval = elements
+        .iter()
+        .any(|n: &IpNet| n.prefix_len() < n.max_prefix_len());
+    IrSet {
+        family,
+        interval,
+        elements,
+    }
+}

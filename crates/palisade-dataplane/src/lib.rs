@@ -1,0 +1,14 @@
+//! Palisade's dataplane compiler: a host's view of the security groups (from the API or a
+//! state file) → a ruleset IR → deterministic nftables text; `explain` evaluates a packet
+//! against the same IR.
+//!
+//! Pure: no I/O, no clocks. The agent runs `nft`; this crate only computes what to run.
+
+pub mod explain;
+pub mod ir;
+pub mod render;
+pub mod state;
+
+pub use ir::{compile, CompileError, Ruleset};
+pub use render::render;
+pub use state::{State, StateError};

@@ -1,0 +1,143 @@
+//! `palisade compile` and `palisade explain`: the dataplane compiler without a server,
+//! from a state file (a dump of the API: `security_groups`, `ports`, `address_groups`).
+
+use anyhow::Context as _;
+use clap::Args;
+use palisade_dataplane::explain::{explain, Probe};
+use palisade_dataplane::state::Direction;
+use palisade_dataplane::{compile, render, State};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Options of `palisade compile`.
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// State file (JSON or YAML).
+    #[arg(long)]
+    state: PathBuf,
+    /// Host whose ports (binding:host_id) to compile for.
+    #[arg(long)]
+    host: String,
+}
+
+/// Options of `palisade explain`.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// State file (JSON or YAML).
+    #[arg(long)]
+    state: PathBuf,
+    /// Port id.
+    #[arg(long)]
+    port: String,
+    /// ingress (to the port) or egress (from it).
+    #[arg(long, value_parser = ["ingress", "egress"])]
+    direction: String,
+    /// The other end's address.
+    #[arg(long)]
+    remote: IpAddr,
+    /// The port's own address in the packet (default: its first fixed IP of that family).
+    #[arg(long)]
+    local: Option<IpAddr>,
+    /// Protocol name or number.
+    #[arg(long, default_value = "tcp")]
+    protocol: String,
+    /// Destination port.
+    #[arg(long, default_value_t = 0)]
+    dst_port: u16,
+    /// Source port.
+    #[arg(long, default_value_t = 40000)]
+    src_port: u16,
+    /// ICMP type.
+    #[arg(long)]
+    icmp_type: Option<u8>,
+    /// ICMP code.
+    #[arg(long, default_value_t = 0)]
+    icmp_code: u8,
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<State> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    State::parse(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// The host of a port in the state file.
+fn host_of(state: &State, port: &str) -> anyhow::Result<String> {
+    state
+        .ports
+        .iter()
+        .find(|p| p.id == port)
+        .map(|p| p.host.clone())
+        .ok_or_else(|| anyhow::anyhow!("--port: {port} is not in the state file"))
+}
+
+pub fn run_compile(args: CompileArgs) -> anyhow::Result<()> {
+    let state = load(&args.state)?;
+    let rs = compile(&state, &args.host)?;
+    print!("{}", render(&rs));
+    Ok(())
+}
+
+pub fn run_explain(args: ExplainArgs) -> anyhow::Result<()> {
+    let state = load(&args.state)?;
+    let host = host_of(&state, &args.port)?;
+    let rs = compile(&state, &host)?;
+    let proto =
+        palisade_model::rule::stored_protocol_number(Some(&args.protocol.to_ascii_lowercase()))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--protocol: '{}' is not a protocol name or number",
+                    args.protocol
+                )
+            })?;
+    let port = state
+        .ports
+        .iter()
+        .find(|p| p.id == args.port)
+        .ok_or_else(|| anyhow::anyhow!("--port: {} is not in the state file", args.port))?;
+    let local = match args.local {
+        Some(l) => l,
+        None => port
+            .fixed_ips
+            .iter()
+            .map(|f| f.ip_address)
+            .find(|a| a.is_ipv4() == args.remote.is_ipv4())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--local: port {} has no address of the remote's family; give one",
+                    args.port
+                )
+            })?,
+    };
+    let probe = Probe {
+        port: args.port.clone(),
+        direction: if args.direction == "ingress" {
+            Direction::Ingress
+        } else {
+            Direction::Egress
+        },
+        remote: args.remote,
+        local,
+        src_mac: None,
+        proto,
+        sport: args.src_port,
+        dport: args.dst_port,
+        icmp: args.icmp_type.map(|t| (t, args.icmp_code)),
+    };
+    match explain(&rs, &probe) {
+        None => println!(
+            "allowed: port {} is not filtered (port security off, a network: port, or unbound)",
+            args.port
+        ),
+        Some(v) => {
+            let word = if v.allowed { "allowed" } else { "dropped" };
+            match (&v.group, &v.rule) {
+                (Some(g), Some(r)) => {
+                    println!("{word}: security group {g}, rule {r} ({})", v.reason)
+                }
+                _ => println!("{word}: {}", v.reason),
+            }
+        }
+    }
+    Ok(())
+}
