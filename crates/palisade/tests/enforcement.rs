@@ -51,19 +51,65 @@ struct Lab {
 const SERVER: &str = r#"
 import socket, select, sys
 ports = [int(p) for p in sys.argv[1:]]
-socks = []
+tcp, udp = [], []
 for p in ports:
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", p)); s.listen(64); socks.append(s)
+    s.bind(("::", p)); s.listen(64); tcp.append(s)
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    u.bind(("::", p)); udp.append(u)
 print("ready", flush=True)
 while True:
-    r, _, _ = select.select(socks, [], [], 60)
+    r, _, _ = select.select(tcp + udp, [], [], 120)
     if not r:
         break
     for s in r:
-        c, _ = s.accept(); c.close()
+        if s in tcp:
+            c, _ = s.accept(); c.close()
+        else:
+            data, peer = s.recvfrom(2048); s.sendto(data, peer)
+"#;
+
+/// Runs probes given as JSON [[proto, addr, port], ...] concurrently; prints JSON booleans.
+const BATCH: &str = r#"
+import json, socket, struct, sys, threading, os
+probes = json.loads(sys.argv[1]); out = [None] * len(probes)
+def icmp_echo(addr, v6):
+    ident = (os.getpid() + threading.get_ident()) & 0xffff
+    if v6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6); t, rt = 128, 129
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); t, rt = 8, 0
+    s.settimeout(0.5)
+    hdr = struct.pack("!BBHHH", t, 0, 0, ident, 1) + b"palisade"
+    if not v6:
+        c = sum(struct.unpack("!%dH" % (len(hdr) // 2), hdr)); c = (c >> 16) + (c & 0xffff); c += c >> 16
+        hdr = struct.pack("!BBHHH", t, 0, (~c) & 0xffff, ident, 1) + b"palisade"
+    s.sendto(hdr, (addr, 0))
+    try:
+        while True:
+            data, _ = s.recvfrom(2048)
+            body = data if v6 else data[(data[0] & 0xf) * 4:]
+            if body[0] == rt and struct.unpack("!H", body[4:6])[0] == ident:
+                return True
+    except Exception:
+        return False
+def run(i, proto, addr, port):
+    v6 = ":" in addr; fam = socket.AF_INET6 if v6 else socket.AF_INET
+    try:
+        if proto == "tcp":
+            s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(0.5); s.connect((addr, port)); s.close(); out[i] = True
+        elif proto == "udp":
+            s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(0.5); s.sendto(b"x", (addr, port)); s.recvfrom(64); out[i] = True
+        else:
+            out[i] = icmp_echo(addr, v6)
+    except Exception:
+        out[i] = False
+ts = [threading.Thread(target=run, args=(i, *p)) for i, p in enumerate(probes)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(json.dumps(out))
 "#;
 
 const CLIENT: &str = r#"
@@ -209,6 +255,36 @@ impl Lab {
             .expect("client");
         String::from_utf8_lossy(&out.stdout).trim() == "open"
     }
+    /// Starts `probes` (proto, address, port) from `from`, all at once; `finish` collects.
+    fn batch(&self, from: &str, probes: &[(&str, String, u16)]) -> Child {
+        let n = self.ns(from);
+        let arg = serde_json::to_string(
+            &probes
+                .iter()
+                .map(|(p, a, port)| serde_json::json!([p, a, port]))
+                .collect::<Vec<_>>(),
+        )
+        .expect("json");
+        Command::new("ip")
+            .args(["netns", "exec", &n, "python3", "-c", BATCH, &arg])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("batch client")
+    }
+
+    /// Whether each probe of a batch got through.
+    fn finish(child: Child) -> Vec<bool> {
+        let out = child.wait_with_output().expect("batch client");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "batch output ({e}): {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
     fn load(&self, nft_text: &str) {
         let path = std::env::temp_dir().join(format!("{}.nft", self.prefix));
         std::fs::write(&path, nft_text).expect("write ruleset");
@@ -395,4 +471,288 @@ fn seed_004_matrix_holds_in_the_kernel_over_ipv4_and_ipv6() {
         "web1 has no groups now"
     );
     assert!(lab.open("web2", "198.18.2.1", 3306, None), "web2 still can");
+}
+
+/// A small deterministic generator (seeded; no dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const PORTS: [u16; 5] = [22, 80, 443, 3306, 8080];
+
+fn random_rule(rng: &mut Lcg, id: String, groups: &[&str]) -> serde_json::Value {
+    let v6 = rng.chance(40);
+    let mut r = serde_json::json!({
+        "id": id,
+        "direction": if rng.chance(55) { "ingress" } else { "egress" },
+        "ethertype": if v6 { "IPv6" } else { "IPv4" },
+    });
+    let icmp = if v6 { "ipv6-icmp" } else { "icmp" };
+    let proto = *rng.pick(&["none", "tcp", "6", "udp", "17", "icmp"]);
+    match proto {
+        "none" => r["protocol"] = serde_json::Value::Null,
+        "icmp" => {
+            r["protocol"] = serde_json::json!(icmp);
+            if rng.chance(60) {
+                let echo = if v6 { 128 } else { 8 };
+                r["port_range_min"] = serde_json::json!(*rng.pick(&[echo, echo, 0, 13]));
+                if rng.chance(50) {
+                    r["port_range_max"] = serde_json::json!(*rng.pick(&[0, 1]));
+                }
+            }
+        }
+        p => {
+            r["protocol"] = serde_json::json!(p);
+            match rng.below(3) {
+                0 => {}
+                1 => {
+                    let port = *rng.pick(&PORTS);
+                    r["port_range_min"] = serde_json::json!(port);
+                    r["port_range_max"] = serde_json::json!(port);
+                }
+                _ => {
+                    let a = *rng.pick(&[20u16, 80, 400, 3000]);
+                    r["port_range_min"] = serde_json::json!(a);
+                    r["port_range_max"] =
+                        serde_json::json!(a + *rng.pick(&[5u16, 100, 3000, 6000]));
+                }
+            }
+        }
+    }
+    match rng.below(4) {
+        0 => {}
+        1 => {
+            let prefixes: &[&str] = if v6 {
+                &[
+                    "fd00::1:0/112",
+                    "fd00::1:2/128",
+                    "fd00::3:1/128",
+                    "fd00::/8",
+                    "fd99::/16",
+                    "::/0",
+                ]
+            } else {
+                &[
+                    "198.18.1.0/24",
+                    "198.18.1.2/32",
+                    "198.18.3.1/32",
+                    "198.18.0.0/15",
+                    "10.0.0.0/8",
+                    "0.0.0.0/0",
+                    "198.18.1.4/31",
+                ]
+            };
+            r["remote_ip_prefix"] = serde_json::json!(*rng.pick(prefixes));
+        }
+        2 => r["remote_group_id"] = serde_json::json!(*rng.pick(groups)),
+        _ => r["remote_address_group_id"] = serde_json::json!("ag0"),
+    }
+    r
+}
+
+#[test]
+fn explain_agrees_with_the_kernel_on_random_rule_sets() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::new("d");
+    lab.add_ns("hv");
+    lab.exec(
+        "hv",
+        &[
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ],
+    );
+    // (namespace, port id, tap, mac, v4, v6); the client is not a port.
+    let hosts: Vec<(String, Option<String>, String, String, String, String)> = (1..=5)
+        .map(|i| {
+            (
+                format!("p{i}"),
+                Some(format!("port{i}-0000000")),
+                format!("tapport{i}-00000"),
+                format!("fa:16:3e:00:01:0{i}"),
+                format!("198.18.1.{i}"),
+                format!("fd00::1:{i}"),
+            )
+        })
+        .chain(std::iter::once((
+            "client".to_string(),
+            None,
+            "client0".to_string(),
+            "02:00:00:00:00:99".to_string(),
+            "198.18.3.1".to_string(),
+            "fd00::3:1".to_string(),
+        )))
+        .collect();
+    for (name, _, tap, mac, v4, v6) in &hosts {
+        lab.add_host(name, tap, mac, v4, v6);
+        lab.serve(name, &PORTS);
+    }
+    let groups = ["g0", "g1", "g2", "g3"];
+    let mut rng = Lcg(0x5eed_2026);
+    let mut mismatches: Vec<String> = Vec::new();
+    let mut total = 0;
+    let mut passed = 0;
+    for set in 0..20 {
+        let sgs: Vec<serde_json::Value> = groups
+            .iter()
+            .map(|g| {
+                let n = rng.below(7);
+                let rules: Vec<serde_json::Value> = (0..n)
+                    .map(|k| random_rule(&mut rng, format!("s{set}-{g}-r{k}"), &groups))
+                    .collect();
+                serde_json::json!({"id": g, "stateful": true, "security_group_rules": rules})
+            })
+            .collect();
+        let ports: Vec<serde_json::Value> = hosts
+            .iter()
+            .filter_map(|(_, id, _, mac, v4, v6)| {
+                let id = id.as_ref()?;
+                let mut mine: Vec<&str> = vec![*rng.pick(&groups)];
+                if rng.chance(40) {
+                    let other = *rng.pick(&groups);
+                    if !mine.contains(&other) {
+                        mine.push(other);
+                    }
+                }
+                Some(serde_json::json!({"id": id, "mac_address": mac, "fixed_ips": [{"ip_address": v4}, {"ip_address": v6}],
+                    "security_groups": mine, "port_security_enabled": !rng.chance(10), "binding:host_id": "hv"}))
+            })
+            .collect();
+        let ag = serde_json::json!([{"id": "ag0", "addresses": [*rng.pick(&["198.18.1.0/29", "198.18.3.0/24", "fd00::1:0/120", "198.18.1.3/32"]), *rng.pick(&["fd00::3:0/112", "198.18.1.5/32", "fd00::1:1/128"])]}]);
+        let state_text =
+            serde_json::json!({"security_groups": sgs, "ports": ports, "address_groups": ag})
+                .to_string();
+        let st = palisade_dataplane::State::parse(&state_text).expect("state");
+        let rs = palisade_dataplane::compile(&st, "hv").expect("compile");
+        lab.load(&palisade_dataplane::render(&rs));
+        // 25 probes per set, grouped by sender.
+        let mut by_sender: std::collections::BTreeMap<usize, Vec<(usize, &str, bool, u16)>> =
+            std::collections::BTreeMap::new();
+        for _ in 0..25 {
+            let from = rng.below(hosts.len());
+            let mut to = rng.below(hosts.len());
+            if to == from {
+                to = (to + 1) % hosts.len();
+            }
+            let proto = *rng.pick(&["tcp", "tcp", "udp", "icmp"]);
+            by_sender
+                .entry(from)
+                .or_default()
+                .push((to, proto, rng.chance(40), *rng.pick(&PORTS)));
+        }
+        // Every sender's probes run at the same time; then each is compared with explain.
+        let running: Vec<(usize, Vec<(usize, &str, bool, u16)>, Child)> = by_sender
+            .into_iter()
+            .map(|(from, probes)| {
+                let wire: Vec<(&str, String, u16)> = probes
+                    .iter()
+                    .map(|(to, proto, v6, port)| {
+                        (
+                            *proto,
+                            if *v6 {
+                                hosts[*to].5.clone()
+                            } else {
+                                hosts[*to].4.clone()
+                            },
+                            *port,
+                        )
+                    })
+                    .collect();
+                let child = lab.batch(&hosts[from].0, &wire);
+                (from, probes, child)
+            })
+            .collect();
+        for (from, probes, child) in running {
+            let got = Lab::finish(child);
+            for ((to, proto, v6, port), kernel) in probes.iter().zip(got) {
+                let (src, dst) = (&hosts[from], &hosts[*to]);
+                let (src_addr, dst_addr) = if *v6 {
+                    (src.5.clone(), dst.5.clone())
+                } else {
+                    (src.4.clone(), dst.4.clone())
+                };
+                let (pnum, icmp, dport) = match (*proto, *v6) {
+                    ("tcp", _) => (6u8, None, *port),
+                    ("udp", _) => (17, None, *port),
+                    (_, false) => (1, Some((8u8, 0u8)), 0),
+                    (_, true) => (58, Some((128, 0)), 0),
+                };
+                let verdict = |port_id: &Option<String>, direction, remote: &str, local: &str| {
+                    port_id.as_ref().and_then(|id| {
+                        palisade_dataplane::explain::explain(
+                            &rs,
+                            &palisade_dataplane::explain::Probe {
+                                port: id.clone(),
+                                direction,
+                                remote: remote.parse().expect("ip"),
+                                local: local.parse().expect("ip"),
+                                src_mac: None,
+                                proto: pnum,
+                                sport: 40000,
+                                dport,
+                                icmp,
+                            },
+                        )
+                    })
+                };
+                let out_v = verdict(
+                    &src.1,
+                    palisade_dataplane::state::Direction::Egress,
+                    &dst_addr,
+                    &src_addr,
+                );
+                let in_v = verdict(
+                    &dst.1,
+                    palisade_dataplane::state::Direction::Ingress,
+                    &src_addr,
+                    &dst_addr,
+                );
+                let expected = out_v.as_ref().is_none_or(|v| v.allowed)
+                    && in_v.as_ref().is_none_or(|v| v.allowed);
+                total += 1;
+                if kernel {
+                    passed += 1;
+                }
+                if expected != kernel {
+                    mismatches.push(format!(
+                        "set {set}: {proto} {} → {} {dst_addr}:{port}: explain {expected} (egress {out_v:?}, ingress {in_v:?}), kernel {kernel}",
+                        src.0, dst.0
+                    ));
+                }
+            }
+        }
+    }
+    assert!(total >= 500, "{total} probes");
+    // Not vacuous: the sets both allow and drop plenty.
+    assert!(
+        passed >= 50 && total - passed >= 50,
+        "{passed} of {total} probes passed"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {total} probes disagree:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
