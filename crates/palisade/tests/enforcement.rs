@@ -497,6 +497,9 @@ impl Lcg {
 
 const PORTS: [u16; 5] = [22, 80, 443, 3306, 8080];
 
+/// A planned probe: (receiver index, protocol, IPv6?, destination port).
+type Planned = (usize, &'static str, bool, u16);
+
 fn random_rule(rng: &mut Lcg, id: String, groups: &[&str]) -> serde_json::Value {
     let v6 = rng.chance(40);
     let mut r = serde_json::json!({
@@ -662,7 +665,7 @@ fn explain_agrees_with_the_kernel_on_random_rule_sets() {
                 .push((to, proto, rng.chance(40), *rng.pick(&PORTS)));
         }
         // Every sender's probes run at the same time; then each is compared with explain.
-        let running: Vec<(usize, Vec<(usize, &str, bool, u16)>, Child)> = by_sender
+        let running: Vec<(usize, Vec<Planned>, Child)> = by_sender
             .into_iter()
             .map(|(from, probes)| {
                 let wire: Vec<(&str, String, u16)> = probes
