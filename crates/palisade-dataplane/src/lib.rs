@@ -10,5 +10,5 @@ pub mod render;
 pub mod state;
 
 pub use ir::{compile, CompileError, Ruleset};
-pub use render::render;
+pub use render::{delta, render, Delta};
 pub use state::{State, StateError};

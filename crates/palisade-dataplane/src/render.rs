@@ -9,6 +9,7 @@
 
 use crate::ir::{chain_name, Family, IrRule, PortProgram, Remote, Ruleset};
 use crate::state::Direction;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The table's name.
@@ -67,15 +68,17 @@ pub fn rule_text(r: &IrRule, d: Direction) -> String {
     parts.join(" ")
 }
 
-fn port_chain(out: &mut String, p: &PortProgram, d: Direction) {
-    let name = match d {
-        Direction::Ingress => format!("port-{}-in", p.id),
-        Direction::Egress => format!("port-{}-out", p.id),
-    };
-    let _ = writeln!(out, "\tchain {name} {{");
-    let mut line = |s: String| {
-        let _ = writeln!(out, "\t\t{s}");
-    };
+/// Name of a port's chain.
+pub fn port_chain_name(port: &str, d: Direction) -> String {
+    match d {
+        Direction::Ingress => format!("port-{port}-in"),
+        Direction::Egress => format!("port-{port}-out"),
+    }
+}
+
+fn port_chain(p: &PortProgram, d: Direction) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = |s: String| lines.push(s);
     match d {
         Direction::Egress => {
             // Neutron's fixed egress head: DHCP discover and DAD/MLD before addresses exist.
@@ -127,101 +130,313 @@ fn port_chain(out: &mut String, p: &PortProgram, d: Direction) {
         line(format!("jump {}", chain_name(g, d)));
     }
     line("drop comment \"default drop\"".into());
-    let _ = writeln!(out, "\t}}");
+    lines
 }
 
-/// The table as one `nft -f` script that replaces any previous one atomically.
-pub fn render(rs: &Ruleset) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "table inet {TABLE}");
-    let _ = writeln!(out, "delete table inet {TABLE}");
-    let _ = writeln!(out, "table inet {TABLE} {{");
+/// A set as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetDecl {
+    /// `ipv4_addr` or `ipv6_addr`
+    pub ty: &'static str,
+    /// interval set
+    pub interval: bool,
+    /// elements as nft writes them
+    pub elements: Vec<String>,
+}
+
+/// The table's content in nft terms: what both the full script and the delta are made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Program {
+    /// Named sets.
+    pub sets: BTreeMap<String, SetDecl>,
+    /// Regular chains, in declaration order (group chains before the port chains that
+    /// jump to them), with their rules.
+    pub chains: Vec<(String, Vec<String>)>,
+    /// Verdict maps: name → (interface → chain).
+    pub maps: BTreeMap<&'static str, BTreeMap<String, String>>,
+}
+
+/// Lays the IR out as sets, chains and maps.
+pub fn program(rs: &Ruleset) -> Program {
+    let mut p = Program::default();
     for (name, set) in &rs.sets {
         let ty = match set.family {
             Family::V4 => "ipv4_addr",
             Family::V6 => "ipv6_addr",
         };
-        let _ = write!(out, "\tset {name} {{ type {ty};");
-        if set.interval {
-            let _ = write!(out, " flags interval; auto-merge;");
-        }
-        if !set.elements.is_empty() {
-            let els: Vec<String> = set
-                .elements
-                .iter()
-                .map(|n| {
-                    if !set.interval || n.prefix_len() == n.max_prefix_len() {
-                        n.addr().to_string()
-                    } else {
-                        n.to_string()
-                    }
-                })
-                .collect();
-            let _ = write!(out, " elements = {{ {} }};", els.join(", "));
-        }
-        let _ = writeln!(out, " }}");
+        let elements = set
+            .elements
+            .iter()
+            .map(|n| {
+                if !set.interval || n.prefix_len() == n.max_prefix_len() {
+                    n.addr().to_string()
+                } else {
+                    n.to_string()
+                }
+            })
+            .collect();
+        p.sets.insert(
+            name.clone(),
+            SetDecl {
+                ty,
+                interval: set.interval,
+                elements,
+            },
+        );
     }
     for ((sg, d), rules) in &rs.chains {
-        let _ = writeln!(out, "\tchain {} {{", chain_name(sg, *d));
-        for r in rules {
-            let _ = writeln!(out, "\t\t{}", rule_text(r, *d));
-        }
-        let _ = writeln!(out, "\t}}");
+        p.chains.push((
+            chain_name(sg, *d),
+            rules.iter().map(|r| rule_text(r, *d)).collect(),
+        ));
     }
-    for p in rs.ports.values() {
-        port_chain(&mut out, p, Direction::Egress);
-        port_chain(&mut out, p, Direction::Ingress);
+    for port in rs.ports.values() {
+        for d in [Direction::Egress, Direction::Ingress] {
+            p.chains
+                .push((port_chain_name(&port.id, d), port_chain(port, d)));
+        }
     }
     for (map, d) in [
         ("egress_ports", Direction::Egress),
         ("ingress_ports", Direction::Ingress),
     ] {
+        let els = rs
+            .ports
+            .values()
+            .map(|port| (port.ifname.clone(), port_chain_name(&port.id, d)))
+            .collect();
+        p.maps.insert(map, els);
+    }
+    p
+}
+
+fn set_decl(name: &str, s: &SetDecl) -> String {
+    let mut out = format!("set {name} {{ type {};", s.ty);
+    if s.interval {
+        out.push_str(" flags interval; auto-merge;");
+    }
+    if !s.elements.is_empty() {
+        out.push_str(&format!(" elements = {{ {} }};", s.elements.join(", ")));
+    }
+    out.push_str(" }");
+    out
+}
+
+fn map_elements(els: &BTreeMap<String, String>) -> String {
+    els.iter()
+        .map(|(i, c)| format!("\"{i}\" : jump {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const BASE_CHAINS: [(&str, &str, &str, &str); 4] = [
+    (
+        "forward_egress",
+        "forward",
+        "filter",
+        "iifname vmap @egress_ports",
+    ),
+    (
+        "forward_ingress",
+        "forward",
+        "filter + 10",
+        "oifname vmap @ingress_ports",
+    ),
+    (
+        "input_egress",
+        "input",
+        "filter",
+        "iifname vmap @egress_ports",
+    ),
+    (
+        "output_ingress",
+        "output",
+        "filter",
+        "oifname vmap @ingress_ports",
+    ),
+];
+
+/// The table as one `nft -f` script that replaces any previous one atomically.
+pub fn render(rs: &Ruleset) -> String {
+    let p = program(rs);
+    let mut out = String::new();
+    let _ = writeln!(out, "table inet {TABLE}");
+    let _ = writeln!(out, "delete table inet {TABLE}");
+    let _ = writeln!(out, "table inet {TABLE} {{");
+    for (name, set) in &p.sets {
+        let _ = writeln!(out, "\t{}", set_decl(name, set));
+    }
+    for (name, lines) in &p.chains {
+        let _ = writeln!(out, "\tchain {name} {{");
+        for l in lines {
+            let _ = writeln!(out, "\t\t{l}");
+        }
+        let _ = writeln!(out, "\t}}");
+    }
+    for (map, els) in &p.maps {
         let _ = write!(out, "\tmap {map} {{ type ifname : verdict;");
-        if !rs.ports.is_empty() {
-            let els: Vec<String> = rs
-                .ports
-                .values()
-                .map(|p| {
-                    let chain = match d {
-                        Direction::Egress => format!("port-{}-out", p.id),
-                        Direction::Ingress => format!("port-{}-in", p.id),
-                    };
-                    format!("\"{}\" : jump {chain}", p.ifname)
-                })
-                .collect();
-            let _ = write!(out, " elements = {{ {} }};", els.join(", "));
+        if !els.is_empty() {
+            let _ = write!(out, " elements = {{ {} }};", map_elements(els));
         }
         let _ = writeln!(out, " }}");
     }
     // Egress first (the sender's rules), then ingress (the receiver's), on each path.
-    for (chain, hook, prio, expr) in [
-        (
-            "forward_egress",
-            "forward",
-            "filter",
-            "iifname vmap @egress_ports",
-        ),
-        (
-            "forward_ingress",
-            "forward",
-            "filter + 10",
-            "oifname vmap @ingress_ports",
-        ),
-        (
-            "input_egress",
-            "input",
-            "filter",
-            "iifname vmap @egress_ports",
-        ),
-        (
-            "output_ingress",
-            "output",
-            "filter",
-            "oifname vmap @ingress_ports",
-        ),
-    ] {
+    for (chain, hook, prio, expr) in BASE_CHAINS {
         let _ = writeln!(out, "\tchain {chain} {{\n\t\ttype filter hook {hook} priority {prio}; policy accept;\n\t\t{expr}\n\t}}");
     }
     let _ = writeln!(out, "}}");
     out
+}
+
+/// A change from one applied ruleset to the next, as one atomic `nft -f` script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The script (empty when nothing changed).
+    pub script: String,
+    /// Only set and map element operations (no chain or rule touched).
+    pub elements_only: bool,
+}
+
+/// The smallest transaction that turns the applied `old` into `new`: element adds and
+/// deletes for sets and port maps, chains flushed and refilled only where their rules
+/// changed, chains and sets added or deleted in an order the kernel accepts. Applying it
+/// to a kernel holding `old` leaves exactly what a full apply of `new` would.
+pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
+    let (a, b) = (program(old), program(new));
+    let t = format!("inet {TABLE}");
+    let mut adds: Vec<String> = Vec::new();
+    let mut late: Vec<String> = Vec::new();
+    let mut elements_only = true;
+    // New sets and added elements first: rules below may need them.
+    for (name, s) in &b.sets {
+        match a.sets.get(name) {
+            None => {
+                adds.push(format!(
+                    "add {}",
+                    set_decl(name, s).replacen("set ", &format!("set {t} "), 1)
+                ));
+                elements_only = false;
+            }
+            Some(old_s) if old_s.ty != s.ty || old_s.interval != s.interval => {
+                return Delta {
+                    script: render(new),
+                    elements_only: false,
+                };
+            }
+            Some(old_s) => {
+                let added: Vec<&String> = s
+                    .elements
+                    .iter()
+                    .filter(|e| !old_s.elements.contains(e))
+                    .collect();
+                let removed: Vec<&String> = old_s
+                    .elements
+                    .iter()
+                    .filter(|e| !s.elements.contains(e))
+                    .collect();
+                if !added.is_empty() {
+                    adds.push(format!(
+                        "add element {t} {name} {{ {} }}",
+                        added
+                            .iter()
+                            .map(|e| e.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                if !removed.is_empty() {
+                    late.push(format!(
+                        "delete element {t} {name} {{ {} }}",
+                        removed
+                            .iter()
+                            .map(|e| e.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    let old_chains: BTreeMap<&str, &Vec<String>> =
+        a.chains.iter().map(|(n, l)| (n.as_str(), l)).collect();
+    let new_chains: BTreeMap<&str, &Vec<String>> =
+        b.chains.iter().map(|(n, l)| (n.as_str(), l)).collect();
+    // New chains are created empty first, so fills can jump to one another in any order.
+    for (name, _) in &b.chains {
+        if !old_chains.contains_key(name.as_str()) {
+            adds.push(format!("add chain {t} {name}"));
+            elements_only = false;
+        }
+    }
+    for (name, lines) in &b.chains {
+        match old_chains.get(name.as_str()) {
+            Some(old_lines) if *old_lines == lines => {}
+            existing => {
+                if existing.is_some() {
+                    adds.push(format!("flush chain {t} {name}"));
+                }
+                for l in lines {
+                    adds.push(format!("add rule {t} {name} {l}"));
+                }
+                elements_only = false;
+            }
+        }
+    }
+    // Port maps: element changes.
+    for (map, els) in &b.maps {
+        let old_els = a.maps.get(map).cloned().unwrap_or_default();
+        let gone: BTreeMap<String, String> = old_els
+            .iter()
+            .filter(|(i, c)| els.get(*i) != Some(*c))
+            .map(|(i, c)| (i.clone(), c.clone()))
+            .collect();
+        let added: BTreeMap<String, String> = els
+            .iter()
+            .filter(|(i, c)| old_els.get(*i) != Some(*c))
+            .map(|(i, c)| (i.clone(), c.clone()))
+            .collect();
+        if !gone.is_empty() {
+            adds.push(format!(
+                "delete element {t} {map} {{ {} }}",
+                map_elements(&gone)
+            ));
+        }
+        if !added.is_empty() {
+            adds.push(format!(
+                "add element {t} {map} {{ {} }}",
+                map_elements(&added)
+            ));
+        }
+    }
+    // Chains and sets that went: flushed (dropping their jumps and set references), then
+    // deleted once nothing refers to them.
+    let removed_chains: Vec<&String> = a
+        .chains
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| !new_chains.contains_key(n.as_str()))
+        .collect();
+    for name in &removed_chains {
+        adds.push(format!("flush chain {t} {name}"));
+        elements_only = false;
+    }
+    for name in &removed_chains {
+        late.push(format!("delete chain {t} {name}"));
+    }
+    for name in a.sets.keys() {
+        if !b.sets.contains_key(name) {
+            late.push(format!("delete set {t} {name}"));
+            elements_only = false;
+        }
+    }
+    adds.extend(late);
+    let script = if adds.is_empty() {
+        String::new()
+    } else {
+        adds.join("\n") + "\n"
+    };
+    Delta {
+        script,
+        elements_only,
+    }
 }
