@@ -76,56 +76,76 @@ pub fn port_chain_name(port: &str, d: Direction) -> String {
     }
 }
 
+/// Neutron's fixed allowances and the conntrack shortcut, shared by every port (the port
+/// chains only add what is their own: anti-spoofing and the jumps to their groups).
+fn common_chains() -> Vec<(String, Vec<String>)> {
+    let egress: Vec<String> = vec![
+        "udp sport { 67, 547 } drop comment \"dhcp server on a port\"".into(),
+        "icmpv6 type 134 drop comment \"router advertisement from a port\"".into(),
+        "meta l4proto 58 accept comment \"icmpv6 from a port\"".into(),
+        "udp sport 68 udp dport 67 accept comment \"dhcp client\"".into(),
+        "udp sport 546 udp dport 547 accept comment \"dhcpv6 client\"".into(),
+    ];
+    let ingress: Vec<String> = vec![
+        "icmpv6 type { 130, 134, 135, 136 } accept comment \"ipv6 neighbour discovery\"".into(),
+        "udp sport 67 udp dport 68 accept comment \"dhcp\"".into(),
+        "udp sport 547 udp dport 546 accept comment \"dhcpv6\"".into(),
+    ];
+    let ct: Vec<String> = vec![
+        "ct state established,related accept".into(),
+        "ct state invalid drop".into(),
+    ];
+    let with_ct = |base: &Vec<String>| {
+        base.iter()
+            .cloned()
+            .chain(ct.iter().cloned())
+            .collect::<Vec<_>>()
+    };
+    vec![
+        ("common-out".into(), egress.clone()),
+        ("common-out-stateful".into(), with_ct(&egress)),
+        ("common-in".into(), ingress.clone()),
+        ("common-in-stateful".into(), with_ct(&ingress)),
+    ]
+}
+
 fn port_chain(p: &PortProgram, d: Direction) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut line = |s: String| lines.push(s);
-    match d {
-        Direction::Egress => {
-            // Neutron's fixed egress head: DHCP discover and DAD/MLD before addresses exist.
-            line("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"dhcp discover\"".into());
-            line(
-                "ip6 saddr :: icmpv6 type { 131, 135, 143 } accept comment \"ipv6 dad and mld\""
-                    .into(),
-            );
-            let macs: Vec<&str> = p.macs.iter().map(String::as_str).collect();
-            line(format!(
-                "ether saddr != {{ {} }} drop comment \"spoofed source mac\"",
-                macs.join(", ")
-            ));
-            if p.has_addresses || p.sources.values().any(|s| !s.is_empty()) {
-                for f in [Family::V4, Family::V6] {
-                    match p.sources.get(&f).filter(|s| !s.is_empty()) {
-                        Some(srcs) if p.has_addresses || f == Family::V6 => {
-                            let list: Vec<String> = srcs.iter().map(|n| n.to_string()).collect();
-                            line(format!("meta nfproto {} {} saddr != {{ {} }} drop comment \"spoofed source address\"", nfproto(f), addr_kw(f), list.join(", ")));
-                        }
-                        _ if p.has_addresses => line(format!(
-                            "meta nfproto {} drop comment \"spoofed source address\"",
-                            nfproto(f)
-                        )),
-                        _ => {}
+    if d == Direction::Egress {
+        // Neutron's fixed egress head: DHCP discover and DAD/MLD before addresses exist.
+        line("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"dhcp discover\"".into());
+        line(
+            "ip6 saddr :: icmpv6 type { 131, 135, 143 } accept comment \"ipv6 dad and mld\"".into(),
+        );
+        let macs: Vec<&str> = p.macs.iter().map(String::as_str).collect();
+        line(format!(
+            "ether saddr != {{ {} }} drop comment \"spoofed source mac\"",
+            macs.join(", ")
+        ));
+        if p.has_addresses || p.sources.values().any(|s| !s.is_empty()) {
+            for f in [Family::V4, Family::V6] {
+                match p.sources.get(&f).filter(|s| !s.is_empty()) {
+                    Some(srcs) if p.has_addresses || f == Family::V6 => {
+                        let list: Vec<String> = srcs.iter().map(|n| n.to_string()).collect();
+                        line(format!("meta nfproto {} {} saddr != {{ {} }} drop comment \"spoofed source address\"", nfproto(f), addr_kw(f), list.join(", ")));
                     }
+                    _ if p.has_addresses => line(format!(
+                        "meta nfproto {} drop comment \"spoofed source address\"",
+                        nfproto(f)
+                    )),
+                    _ => {}
                 }
             }
-            line("udp sport { 67, 547 } drop comment \"dhcp server on a port\"".into());
-            line("icmpv6 type 134 drop comment \"router advertisement from a port\"".into());
-            line("meta l4proto 58 accept comment \"icmpv6 from a port\"".into());
-            line("udp sport 68 udp dport 67 accept comment \"dhcp client\"".into());
-            line("udp sport 546 udp dport 547 accept comment \"dhcpv6 client\"".into());
-        }
-        Direction::Ingress => {
-            line(
-                "icmpv6 type { 130, 134, 135, 136 } accept comment \"ipv6 neighbour discovery\""
-                    .into(),
-            );
-            line("udp sport 67 udp dport 68 accept comment \"dhcp\"".into());
-            line("udp sport 547 udp dport 546 accept comment \"dhcpv6\"".into());
         }
     }
-    if p.stateful {
-        line("ct state established,related accept".into());
-        line("ct state invalid drop".into());
-    }
+    let common = match (d, p.stateful) {
+        (Direction::Egress, false) => "common-out",
+        (Direction::Egress, true) => "common-out-stateful",
+        (Direction::Ingress, false) => "common-in",
+        (Direction::Ingress, true) => "common-in-stateful",
+    };
+    line(format!("jump {common}"));
     for g in &p.groups {
         line(format!("jump {}", chain_name(g, d)));
     }
@@ -184,6 +204,7 @@ pub fn program(rs: &Ruleset) -> Program {
             },
         );
     }
+    p.chains.extend(common_chains());
     for ((sg, d), rules) in &rs.chains {
         p.chains.push((
             chain_name(sg, *d),
