@@ -101,7 +101,13 @@ fn common_chains() -> Vec<(String, Vec<String>)> {
             .chain(ct.iter().cloned())
             .collect::<Vec<_>>()
     };
+    // Neutron's fixed egress head: DHCP discover and DAD/MLD before addresses exist.
+    let head: Vec<String> = vec![
+        "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"dhcp discover\"".into(),
+        "ip6 saddr :: icmpv6 type { 131, 135, 143 } accept comment \"ipv6 dad and mld\"".into(),
+    ];
     vec![
+        ("egress-head".into(), head),
         ("common-out".into(), egress.clone()),
         ("common-out-stateful".into(), with_ct(&egress)),
         ("common-in".into(), ingress.clone()),
@@ -113,27 +119,20 @@ fn port_chain(p: &PortProgram, d: Direction) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut line = |s: String| lines.push(s);
     if d == Direction::Egress {
-        // Neutron's fixed egress head: DHCP discover and DAD/MLD before addresses exist.
-        line("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"dhcp discover\"".into());
-        line(
-            "ip6 saddr :: icmpv6 type { 131, 135, 143 } accept comment \"ipv6 dad and mld\"".into(),
-        );
-        let macs: Vec<&str> = p.macs.iter().map(String::as_str).collect();
-        line(format!(
-            "ether saddr != {{ {} }} drop comment \"spoofed source mac\"",
-            macs.join(", ")
-        ));
+        // Anti-spoofing against the shared (interface . address) sets: no per-port
+        // anonymous sets, whose creation the kernel pays per set on every load.
+        line("jump egress-head".into());
+        line("iifname . ether saddr != @port-macs drop comment \"spoofed source mac\"".into());
         if p.has_addresses || p.sources.values().any(|s| !s.is_empty()) {
             for f in [Family::V4, Family::V6] {
                 match p.sources.get(&f).filter(|s| !s.is_empty()) {
-                    Some(srcs) if p.has_addresses || f == Family::V6 => {
-                        let list: Vec<String> = srcs.iter().map(|n| n.to_string()).collect();
-                        line(format!("meta nfproto {} {} saddr != {{ {} }} drop comment \"spoofed source address\"", nfproto(f), addr_kw(f), list.join(", ")));
-                    }
-                    _ if p.has_addresses => line(format!(
-                        "meta nfproto {} drop comment \"spoofed source address\"",
-                        nfproto(f)
+                    Some(_) if p.has_addresses || f == Family::V6 => line(format!(
+                        "meta nfproto {} iifname . {} saddr != @port-sources-{} drop comment \"spoofed source address\"",
+                        nfproto(f),
+                        addr_kw(f),
+                        f.suffix()
                     )),
+                    _ if p.has_addresses => line(format!("meta nfproto {} drop comment \"spoofed source address\"", nfproto(f))),
                     _ => {}
                 }
             }
@@ -204,6 +203,52 @@ pub fn program(rs: &Ruleset) -> Program {
             },
         );
     }
+    // Every filtered port's MACs and source addresses, keyed by its interface.
+    let mut macs: Vec<String> = Vec::new();
+    let mut sources: BTreeMap<Family, Vec<String>> = BTreeMap::new();
+    for port in rs.ports.values() {
+        for m in &port.macs {
+            macs.push(format!("\"{}\" . {m}", port.ifname));
+        }
+        for (f, nets) in &port.sources {
+            // Overlapping intervals are refused in concatenated sets: merge them first.
+            let merged = ipnet::IpNet::aggregate(&nets.iter().copied().collect::<Vec<_>>());
+            for n in merged {
+                let e = if n.prefix_len() == n.max_prefix_len() {
+                    n.addr().to_string()
+                } else {
+                    n.to_string()
+                };
+                sources
+                    .entry(*f)
+                    .or_default()
+                    .push(format!("\"{}\" . {e}", port.ifname));
+            }
+        }
+    }
+    p.sets.insert(
+        "port-macs".into(),
+        SetDecl {
+            ty: "ifname . ether_addr",
+            interval: false,
+            elements: macs,
+        },
+    );
+    for f in [Family::V4, Family::V6] {
+        let ty = match f {
+            Family::V4 => "ifname . ipv4_addr",
+            Family::V6 => "ifname . ipv6_addr",
+        };
+        let elements = sources.remove(&f).unwrap_or_default();
+        p.sets.insert(
+            format!("port-sources-{}", f.suffix()),
+            SetDecl {
+                ty,
+                interval: true,
+                elements,
+            },
+        );
+    }
     p.chains.extend(common_chains());
     for ((sg, d), rules) in &rs.chains {
         p.chains.push((
@@ -234,7 +279,12 @@ pub fn program(rs: &Ruleset) -> Program {
 fn set_decl(name: &str, s: &SetDecl) -> String {
     let mut out = format!("set {name} {{ type {};", s.ty);
     if s.interval {
-        out.push_str(" flags interval; auto-merge;");
+        // auto-merge is not available for concatenations; their elements are merged here.
+        out.push_str(if s.ty.contains(" . ") {
+            " flags interval;"
+        } else {
+            " flags interval; auto-merge;"
+        });
     }
     if !s.elements.is_empty() {
         out.push_str(&format!(" elements = {{ {} }};", s.elements.join(", ")));

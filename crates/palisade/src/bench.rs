@@ -16,6 +16,27 @@ pub enum BenchCmd {
     Api(ApiBench),
     /// Benchmark Keystone logins and token validation.
     Auth(AuthBench),
+    /// Benchmark the dataplane compiler on a synthetic host view.
+    Compile(CompileBench),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompileBench {
+    /// Ports on the host.
+    #[arg(long, default_value_t = 10_000)]
+    ports: usize,
+    /// Security groups.
+    #[arg(long, default_value_t = 1_000)]
+    groups: usize,
+    /// Rules in all.
+    #[arg(long, default_value_t = 100_000)]
+    rules: usize,
+    /// Members of the largest remote groups.
+    #[arg(long, default_value_t = 1_000)]
+    members: usize,
+    /// Also load the result with `nft -f` in a fresh network namespace (needs root).
+    #[arg(long)]
+    nft: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -164,6 +185,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     let results = match cmd {
         BenchCmd::Api(a) => api(a).await?,
         BenchCmd::Auth(a) => auth(a).await?,
+        BenchCmd::Compile(c) => return compile_bench(c),
     };
     println!("| phase | requests | errors | seconds | requests/s | p50 ms | p99 ms |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -419,4 +441,129 @@ async fn auth(a: AuthBench) -> anyhow::Result<Vec<PhaseResult>> {
         p99: per,
     });
     Ok(out)
+}
+
+/// Synthesises a host view, then times compile + render (one core) and, with `--nft`, the
+/// kernel's load of the result.
+fn compile_bench(c: CompileBench) -> anyhow::Result<()> {
+    let mut seed = 0x2026u64;
+    let mut next = move |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) % n.max(1) as u64) as usize
+    };
+    let per_group = c.rules / c.groups.max(1);
+    let mut groups = Vec::with_capacity(c.groups);
+    for g in 0..c.groups {
+        let mut rules = Vec::with_capacity(per_group);
+        for r in 0..per_group {
+            let port = 1 + next(60000) as u32;
+            let mut rule = json!({"id": format!("r{g}-{r}"), "direction": if next(3) == 0 { "egress" } else { "ingress" },
+                "ethertype": "IPv4", "protocol": if next(4) == 0 { "udp" } else { "tcp" }, "port_range_min": port, "port_range_max": port});
+            match next(10) {
+                0..=3 => {
+                    rule["remote_ip_prefix"] =
+                        json!(format!("198.{}.{}.0/24", 18 + next(2), next(256)))
+                }
+                4..=6 => rule["remote_group_id"] = json!(format!("g{}", next(c.groups))),
+                7 => rule["remote_address_group_id"] = json!("ag0"),
+                _ => {}
+            }
+            rules.push(rule);
+        }
+        groups.push(json!({"id": format!("g{g}"), "security_group_rules": rules}));
+    }
+    let mut ports = Vec::with_capacity(c.ports);
+    for p in 0..c.ports {
+        // The first `members` ports share g0..g9: remote groups of up to `members` members.
+        let mut sgs = vec![if p < c.members {
+            format!("g{}", p % 10)
+        } else {
+            format!("g{}", next(c.groups))
+        }];
+        if next(2) == 0 {
+            sgs.push(format!("g{}", next(c.groups)));
+            sgs.dedup();
+        }
+        ports.push(json!({"id": format!("{p:08x}-0000-0000-0000-000000000000"), "mac_address": format!("fa:16:3e:{:02x}:{:02x}:{:02x}", p >> 16 & 0xff, p >> 8 & 0xff, p & 0xff),
+            "fixed_ips": [{"ip_address": format!("10.{}.{}.{}", p >> 16 & 0xff, p >> 8 & 0xff, p & 0xff)}], "security_groups": sgs, "binding:host_id": "hv"}));
+    }
+    let ag = json!([{"id": "ag0", "addresses": (0..50).map(|i| format!("198.19.{i}.0/24")).collect::<Vec<_>>()}]);
+    let rules_bytes: usize = groups
+        .iter()
+        .map(|g| {
+            serde_json::to_vec(&g["security_group_rules"])
+                .map(|v| v.len())
+                .unwrap_or(0)
+        })
+        .sum();
+    let text = json!({"security_groups": groups, "ports": ports, "address_groups": ag}).to_string();
+    let t = Instant::now();
+    let state = palisade_dataplane::State::parse(&text)?;
+    let parse = t.elapsed();
+    let t = Instant::now();
+    let rs = palisade_dataplane::compile(&state, "hv")?;
+    let compiled = t.elapsed();
+    let t = Instant::now();
+    let out = palisade_dataplane::render(&rs);
+    let rendered = t.elapsed();
+    println!(
+        "| host view | {} ports, {} groups, {} rules, remote groups up to {} members |",
+        c.ports,
+        c.groups,
+        per_group * c.groups,
+        c.members
+    );
+    println!(
+        "| parse state file ({:.1} MB JSON) | {:.0} ms |",
+        text.len() as f64 / 1e6,
+        parse.as_secs_f64() * 1e3
+    );
+    println!("| compile (IR) | {:.0} ms |", compiled.as_secs_f64() * 1e3);
+    println!(
+        "| render (nft text) | {:.0} ms |",
+        rendered.as_secs_f64() * 1e3
+    );
+    println!(
+        "| compile + render | **{:.0} ms** |",
+        (compiled + rendered).as_secs_f64() * 1e3
+    );
+    println!(
+        "| output size | {:.1} MB = {:.2}× the input rules' {:.1} MB of JSON |",
+        out.len() as f64 / 1e6,
+        out.len() as f64 / rules_bytes.max(1) as f64,
+        rules_bytes as f64 / 1e6
+    );
+    if c.nft {
+        let ns = format!("palbench{}", std::process::id());
+        let path = std::env::temp_dir().join(format!("{ns}.nft"));
+        std::fs::write(&path, &out)?;
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &ns])
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "cannot create network namespace {ns} (root needed)");
+        let t = Instant::now();
+        let res = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "-f"])
+            .arg(&path)
+            .output();
+        let load = t.elapsed();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &ns])
+            .status();
+        let _ = std::fs::remove_file(&path);
+        let res = res?;
+        anyhow::ensure!(
+            res.status.success(),
+            "nft -f failed: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        println!(
+            "| kernel load (`nft -f` in a fresh namespace) | {:.0} ms |",
+            load.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
 }
