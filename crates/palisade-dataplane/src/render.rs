@@ -9,7 +9,7 @@
 
 use crate::ir::{chain_name, Family, IrRule, PortProgram, Remote, Ruleset};
 use crate::state::Direction;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// The table's name.
@@ -368,104 +368,184 @@ pub struct Delta {
     pub elements_only: bool,
 }
 
+fn set_element_text(n: &ipnet::IpNet, interval: bool) -> String {
+    if !interval || n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// One port's elements of the shared anti-spoofing sets: (set name, element).
+fn port_elements(p: &PortProgram) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for m in &p.macs {
+        out.insert(("port-macs".to_string(), format!("\"{}\" . {m}", p.ifname)));
+    }
+    for (f, nets) in &p.sources {
+        for n in ipnet::IpNet::aggregate(&nets.iter().copied().collect::<Vec<_>>()) {
+            out.insert((
+                format!("port-sources-{}", f.suffix()),
+                format!("\"{}\" . {}", p.ifname, set_element_text(&n, true)),
+            ));
+        }
+    }
+    out
+}
+
 /// The smallest transaction that turns the applied `old` into `new`: element adds and
 /// deletes for sets and port maps, chains flushed and refilled only where their rules
 /// changed, chains and sets added or deleted in an order the kernel accepts. Applying it
-/// to a kernel holding `old` leaves exactly what a full apply of `new` would.
+/// to a kernel holding `old` leaves exactly what a full apply of `new` would. It compares
+/// the IRs and renders only what differs.
 pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
-    let (a, b) = (program(old), program(new));
     let t = format!("inet {TABLE}");
     let mut adds: Vec<String> = Vec::new();
     let mut late: Vec<String> = Vec::new();
     let mut elements_only = true;
-    // New sets and added elements first: rules below may need them.
-    for (name, s) in &b.sets {
-        match a.sets.get(name) {
+    let join = |v: &[String]| v.join(", ");
+    // Member sets.
+    for (name, s) in &new.sets {
+        match old.sets.get(name) {
             None => {
+                let ty = if s.family == Family::V4 {
+                    "ipv4_addr"
+                } else {
+                    "ipv6_addr"
+                };
+                let decl = SetDecl {
+                    ty,
+                    interval: s.interval,
+                    elements: s
+                        .elements
+                        .iter()
+                        .map(|n| set_element_text(n, s.interval))
+                        .collect(),
+                };
                 adds.push(format!(
                     "add {}",
-                    set_decl(name, s).replacen("set ", &format!("set {t} "), 1)
+                    set_decl(name, &decl).replacen("set ", &format!("set {t} "), 1)
                 ));
                 elements_only = false;
             }
-            Some(old_s) if old_s.ty != s.ty || old_s.interval != s.interval => {
+            Some(o) if o.family != s.family || o.interval != s.interval => {
                 return Delta {
                     script: render(new),
                     elements_only: false,
-                };
+                }
             }
-            Some(old_s) => {
-                let added: Vec<&String> = s
+            Some(o) if o == s => {}
+            Some(o) => {
+                let added: Vec<String> = s
                     .elements
-                    .iter()
-                    .filter(|e| !old_s.elements.contains(e))
+                    .difference(&o.elements)
+                    .map(|n| set_element_text(n, s.interval))
                     .collect();
-                let removed: Vec<&String> = old_s
+                let removed: Vec<String> = o
                     .elements
-                    .iter()
-                    .filter(|e| !s.elements.contains(e))
+                    .difference(&s.elements)
+                    .map(|n| set_element_text(n, s.interval))
                     .collect();
                 if !added.is_empty() {
-                    adds.push(format!(
-                        "add element {t} {name} {{ {} }}",
-                        added
-                            .iter()
-                            .map(|e| e.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
+                    adds.push(format!("add element {t} {name} {{ {} }}", join(&added)));
                 }
                 if !removed.is_empty() {
                     late.push(format!(
                         "delete element {t} {name} {{ {} }}",
-                        removed
-                            .iter()
-                            .map(|e| e.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        join(&removed)
                     ));
                 }
             }
         }
     }
-    let old_chains: BTreeMap<&str, &Vec<String>> =
-        a.chains.iter().map(|(n, l)| (n.as_str(), l)).collect();
-    let new_chains: BTreeMap<&str, &Vec<String>> =
-        b.chains.iter().map(|(n, l)| (n.as_str(), l)).collect();
-    // New chains are created empty first, so fills can jump to one another in any order.
-    for (name, _) in &b.chains {
-        if !old_chains.contains_key(name.as_str()) {
-            adds.push(format!("add chain {t} {name}"));
-            elements_only = false;
+    // The shared anti-spoofing sets, port by port.
+    let mut el_add: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut el_del: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let empty = BTreeSet::new();
+    let port_ids: BTreeSet<&String> = old.ports.keys().chain(new.ports.keys()).collect();
+    for id in &port_ids {
+        let (o, n) = (old.ports.get(*id), new.ports.get(*id));
+        if o == n {
+            continue;
+        }
+        let oe = o.map(port_elements).unwrap_or_else(|| empty.clone());
+        let ne = n.map(port_elements).unwrap_or_else(|| empty.clone());
+        for (set, e) in ne.difference(&oe) {
+            el_add.entry(set.clone()).or_default().push(e.clone());
+        }
+        for (set, e) in oe.difference(&ne) {
+            el_del.entry(set.clone()).or_default().push(e.clone());
         }
     }
-    for (name, lines) in &b.chains {
-        match old_chains.get(name.as_str()) {
-            Some(old_lines) if *old_lines == lines => {}
-            existing => {
-                if existing.is_some() {
-                    adds.push(format!("flush chain {t} {name}"));
-                }
-                for l in lines {
-                    adds.push(format!("add rule {t} {name} {l}"));
-                }
-                elements_only = false;
+    // Deletes of anti-spoofing elements go first: a port's interface may be reused.
+    for (set, els) in &el_del {
+        adds.push(format!("delete element {t} {set} {{ {} }}", join(els)));
+    }
+    for (set, els) in &el_add {
+        adds.push(format!("add element {t} {set} {{ {} }}", join(els)));
+    }
+    // Chains: (name, old lines, new lines), rendered only where the IR differs.
+    let mut changes: Vec<(String, Option<Vec<String>>, Option<Vec<String>>)> = Vec::new();
+    let chain_keys: BTreeSet<&(String, Direction)> =
+        old.chains.keys().chain(new.chains.keys()).collect();
+    for key in chain_keys {
+        let (o, n) = (old.chains.get(key), new.chains.get(key));
+        if o != n {
+            let lines = |rules: &Vec<crate::ir::IrRule>| {
+                rules
+                    .iter()
+                    .map(|r| rule_text(r, key.1))
+                    .collect::<Vec<_>>()
+            };
+            changes.push((chain_name(&key.0, key.1), o.map(lines), n.map(lines)));
+        }
+    }
+    for id in &port_ids {
+        let (o, n) = (old.ports.get(*id), new.ports.get(*id));
+        if o == n {
+            continue;
+        }
+        for d in [Direction::Egress, Direction::Ingress] {
+            let (ol, nl) = (o.map(|p| port_chain(p, d)), n.map(|p| port_chain(p, d)));
+            if ol != nl {
+                changes.push((port_chain_name(id, d), ol, nl));
             }
         }
     }
-    // Port maps: element changes.
-    for (map, els) in &b.maps {
-        let old_els = a.maps.get(map).cloned().unwrap_or_default();
-        let gone: BTreeMap<String, String> = old_els
-            .iter()
-            .filter(|(i, c)| els.get(*i) != Some(*c))
-            .map(|(i, c)| (i.clone(), c.clone()))
-            .collect();
-        let added: BTreeMap<String, String> = els
-            .iter()
-            .filter(|(i, c)| old_els.get(*i) != Some(*c))
-            .map(|(i, c)| (i.clone(), c.clone()))
-            .collect();
+    // New chains are created empty first, so fills can jump to one another in any order.
+    for (name, o, n) in &changes {
+        if o.is_none() && n.is_some() {
+            adds.push(format!("add chain {t} {name}"));
+        }
+    }
+    for (name, o, n) in &changes {
+        if let Some(lines) = n {
+            if o.is_some() {
+                adds.push(format!("flush chain {t} {name}"));
+            }
+            adds.extend(lines.iter().map(|l| format!("add rule {t} {name} {l}")));
+        }
+        elements_only = false;
+    }
+    // Port maps.
+    for (map, d) in [
+        ("egress_ports", Direction::Egress),
+        ("ingress_ports", Direction::Ingress),
+    ] {
+        let entry = |p: &PortProgram| (p.ifname.clone(), port_chain_name(&p.id, d));
+        let mut gone = BTreeMap::new();
+        let mut added = BTreeMap::new();
+        for id in &port_ids {
+            let (o, n) = (old.ports.get(*id).map(entry), new.ports.get(*id).map(entry));
+            if o != n {
+                if let Some((i, c)) = o {
+                    gone.insert(i, c);
+                }
+                if let Some((i, c)) = n {
+                    added.insert(i, c);
+                }
+            }
+        }
         if !gone.is_empty() {
             adds.push(format!(
                 "delete element {t} {map} {{ {} }}",
@@ -481,21 +561,14 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     }
     // Chains and sets that went: flushed (dropping their jumps and set references), then
     // deleted once nothing refers to them.
-    let removed_chains: Vec<&String> = a
-        .chains
-        .iter()
-        .map(|(n, _)| n)
-        .filter(|n| !new_chains.contains_key(n.as_str()))
-        .collect();
-    for name in &removed_chains {
-        adds.push(format!("flush chain {t} {name}"));
-        elements_only = false;
+    for (name, _, n) in &changes {
+        if n.is_none() {
+            adds.push(format!("flush chain {t} {name}"));
+            late.push(format!("delete chain {t} {name}"));
+        }
     }
-    for name in &removed_chains {
-        late.push(format!("delete chain {t} {name}"));
-    }
-    for name in a.sets.keys() {
-        if !b.sets.contains_key(name) {
+    for name in old.sets.keys() {
+        if !new.sets.contains_key(name) {
             late.push(format!("delete set {t} {name}"));
             elements_only = false;
         }

@@ -535,6 +535,30 @@ fn compile_bench(c: CompileBench) -> anyhow::Result<()> {
         out.len() as f64 / rules_bytes.max(1) as f64,
         rules_bytes as f64 / 1e6
     );
+    // Membership change: a port on another host joins g0, which rules of many groups name.
+    let mut state2 = state.clone();
+    let mut joiner = state2.ports[0].clone();
+    joiner.id = "ffffffff-0000-0000-0000-000000000000".into();
+    joiner.host = "elsewhere".into();
+    joiner.security_groups = vec!["g0".into()];
+    joiner.fixed_ips = vec![palisade_dataplane::state::FixedIp {
+        ip_address: "10.255.255.254".parse()?,
+    }];
+    state2.ports.push(joiner);
+    let rs2 = palisade_dataplane::compile(&state2, "hv")?;
+    let t = Instant::now();
+    let d = palisade_dataplane::delta(&rs, &rs2);
+    let delta_time = t.elapsed();
+    println!(
+        "| delta for one port joining g0 | {:.3} ms to compute; {} (`{}`) |",
+        delta_time.as_secs_f64() * 1e3,
+        if d.elements_only {
+            "element operations only"
+        } else {
+            "touches chains"
+        },
+        d.script.trim()
+    );
     if c.nft {
         let ns = format!("palbench{}", std::process::id());
         let path = std::env::temp_dir().join(format!("{ns}.nft"));
@@ -550,9 +574,28 @@ fn compile_bench(c: CompileBench) -> anyhow::Result<()> {
             .arg(&path)
             .output();
         let load = t.elapsed();
+        let dpath = std::env::temp_dir().join(format!("{ns}-delta.nft"));
+        std::fs::write(&dpath, &d.script)?;
+        let t = Instant::now();
+        let dres = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "-f"])
+            .arg(&dpath)
+            .output();
+        let delta_load = t.elapsed();
+        let _ = std::fs::remove_file(&dpath);
         let _ = std::process::Command::new("ip")
             .args(["netns", "del", &ns])
             .status();
+        let dres = dres?;
+        anyhow::ensure!(
+            dres.status.success(),
+            "delta failed: {}",
+            String::from_utf8_lossy(&dres.stderr)
+        );
+        println!(
+            "| kernel applies the delta (`nft -f`, spawned) | {:.1} ms |",
+            delta_load.as_secs_f64() * 1e3
+        );
         let _ = std::fs::remove_file(&path);
         let res = res?;
         anyhow::ensure!(
