@@ -376,6 +376,9 @@ fn set_element_text(n: &ipnet::IpNet, interval: bool) -> String {
     }
 }
 
+/// A chain whose rules differ: (name, old rules, new rules); `None` = absent on that side.
+type ChainChange = (String, Option<Vec<String>>, Option<Vec<String>>);
+
 /// One port's elements of the shared anti-spoofing sets: (set name, element).
 fn port_elements(p: &PortProgram) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
@@ -485,7 +488,7 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
         adds.push(format!("add element {t} {set} {{ {} }}", join(els)));
     }
     // Chains: (name, old lines, new lines), rendered only where the IR differs.
-    let mut changes: Vec<(String, Option<Vec<String>>, Option<Vec<String>>)> = Vec::new();
+    let mut changes: Vec<ChainChange> = Vec::new();
     let chain_keys: BTreeSet<&(String, Direction)> =
         old.chains.keys().chain(new.chains.keys()).collect();
     for key in chain_keys {
