@@ -6,6 +6,7 @@
 
 pub mod explain;
 pub mod ir;
+pub mod lint;
 pub mod render;
 pub mod state;
 

@@ -141,3 +141,41 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Options of `palisade lint`.
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// State file (JSON or YAML).
+    #[arg(long)]
+    state: PathBuf,
+}
+
+/// Prints the findings; fails (exit 1) when there are any, so CI can gate on it.
+pub fn run_lint(args: LintArgs, out: &crate::output::Output) -> anyhow::Result<()> {
+    let state = load(&args.state)?;
+    let findings = palisade_dataplane::lint::lint(&state);
+    let rows: Vec<Vec<serde_json::Value>> = findings
+        .iter()
+        .map(|f| {
+            vec![
+                serde_json::json!(f.kind),
+                serde_json::json!(f.group),
+                serde_json::json!(f.rule),
+                serde_json::json!(f.message),
+            ]
+        })
+        .collect();
+    if findings.is_empty() {
+        println!("no findings");
+        return Ok(());
+    }
+    println!(
+        "{}",
+        out.list(&["Kind", "Group", "Rule", "Finding"], &rows)?
+    );
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} finding(s)", findings.len())
+    }
+}

@@ -122,6 +122,9 @@ enum Command {
     Compile(dataplane::CompileArgs),
     /// Explain the verdict for a packet to or from a port of a state file.
     Explain(dataplane::ExplainArgs),
+    /// Lint a state file: duplicate and shadowed rules, rules that never match, unused groups,
+    /// administrative ports open to the world (exit 1 when there are findings).
+    Lint(dataplane::LintArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -153,6 +156,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench { cmd } => bench::run(cmd).await,
             Command::Compile(args) => dataplane::run_compile(args),
             Command::Explain(args) => dataplane::run_explain(args),
+            Command::Lint(args) => dataplane::run_lint(args, &conn.output()),
         }
     });
     match result {

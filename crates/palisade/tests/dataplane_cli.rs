@@ -1,0 +1,118 @@
+//! `palisade compile`, `explain` and `lint` on a state file, as an operator runs them.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_palisade");
+
+fn state() -> String {
+    format!(
+        "{}/../palisade-dataplane/tests/golden/seed004.state.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run palisade");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn compile_explain_and_lint_from_a_state_file() {
+    let (ok, out, err) = run(&["compile", "--state", &state(), "--host", "hv1"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("table inet palisade\ndelete table inet palisade\n"),
+        "an atomic replace script"
+    );
+    assert!(out.contains("comment \"r-db-3306\""));
+
+    let (ok, out, _) = run(&[
+        "explain",
+        "--state",
+        &state(),
+        "--port",
+        "p-db-1",
+        "--direction",
+        "ingress",
+        "--remote",
+        "198.18.1.2",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "3306",
+    ]);
+    assert!(ok);
+    assert_eq!(
+        out.trim(),
+        "allowed: security group db, rule r-db-3306 (rule r-db-3306 in chain sg-db-in)"
+    );
+    let (_, out, _) = run(&[
+        "explain",
+        "--state",
+        &state(),
+        "--port",
+        "p-db-1",
+        "--direction",
+        "ingress",
+        "--remote",
+        "203.0.113.7",
+        "--dst-port",
+        "3306",
+    ]);
+    assert_eq!(out.trim(), "dropped: default drop");
+    let (ok, _, err) = run(&[
+        "explain",
+        "--state",
+        &state(),
+        "--port",
+        "nope",
+        "--direction",
+        "ingress",
+        "--remote",
+        "198.18.1.2",
+    ]);
+    assert!(
+        !ok && err.contains("nope is not in the state file"),
+        "{err}"
+    );
+
+    let (ok, out, _) = run(&["lint", "--state", &state()]);
+    assert!(ok, "the seed state is clean: {out}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "security_groups:\n  - id: g\n    security_group_rules:\n      - {id: ssh, direction: ingress, protocol: tcp, port_range_min: 22, port_range_max: 22}\n",
+    )
+    .expect("write");
+    let (ok, out, err) = run(&["lint", "--state", &bad.display().to_string(), "-f", "json"]);
+    assert!(!ok && err.contains("finding"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let kinds: Vec<&str> = v
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|f| f["Kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"world-open") && kinds.contains(&"unused-group"),
+        "{out}"
+    );
+
+    std::fs::write(&bad, "ports:\n  - {id: p, mac_address: \"fa:16:3e:00:00:01\", fixed_ips: [{ip_address: 198.18.0.300}]}\n").expect("write");
+    let (ok, _, err) = run(&[
+        "compile",
+        "--state",
+        &bad.display().to_string(),
+        "--host",
+        "h",
+    ]);
+    assert!(
+        !ok && err.contains("ports[0].fixed_ips[0].ip_address") && err.contains("198.18.0.300"),
+        "{err}"
+    );
+}
