@@ -29,6 +29,75 @@ fn nfproto(f: Family) -> &'static str {
     }
 }
 
+/// A group chain's rules: the port rules (a prefix or anywhere, one protocol, a port range)
+/// merged into one lookup of `address . protocol . port` per family, so a packet costs one
+/// set lookup however many such rules the group has (nft-physics: ≈13.5 ns per linear
+/// rule, below noise for a set); every element keeps its rule id as a comment. Elements that
+/// would overlap another (pipapo refuses overlaps) and every other rule stay linear.
+pub fn group_chain_lines(rules: &[IrRule], d: Direction) -> Vec<String> {
+    let dir = match d {
+        Direction::Ingress => "saddr",
+        Direction::Egress => "daddr",
+    };
+    let mut lines = Vec::new();
+    for family in [Family::V4, Family::V6] {
+        let mut merged: Vec<(ipnet::IpNet, u8, u16, u16, &str)> = Vec::new();
+        for r in rules.iter().filter(|r| r.family == family) {
+            let net = match (&r.remote, family) {
+                (Remote::Any, Family::V4) => Some("0.0.0.0/0".parse::<ipnet::IpNet>().ok()),
+                (Remote::Any, Family::V6) => Some("::/0".parse::<ipnet::IpNet>().ok()),
+                (Remote::Net(n), _) => Some(Some(*n)),
+                _ => None,
+            }
+            .flatten();
+            let mergeable = match (net, r.proto, r.dports, r.icmp) {
+                (Some(n), Some(p), Some((a, b)), None) => {
+                    let clash = merged.iter().any(|(m, mp, ma, mb, _)| {
+                        *mp == p && a <= *mb && *ma <= b && (m.contains(&n) || n.contains(m))
+                    });
+                    (!clash).then_some((n, p, a, b, r.id.as_str()))
+                }
+                _ => None,
+            };
+            match mergeable {
+                Some(e) => merged.push(e),
+                None => lines.push(rule_text(r, d)),
+            }
+        }
+        match merged.len() {
+            0 => {}
+            1 => {
+                // One rule needs no set.
+                if let Some(r) = rules
+                    .iter()
+                    .find(|r| r.id == merged[0].4 && r.family == family)
+                {
+                    lines.push(rule_text(r, d));
+                }
+            }
+            _ => {
+                let els: Vec<String> = merged
+                    .iter()
+                    .map(|(n, p, a, b, id)| {
+                        let port = if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        };
+                        format!("{n} . {p} . {port} comment \"{id}\"")
+                    })
+                    .collect();
+                lines.push(format!(
+                    "{} {dir} . meta l4proto . th dport {{ {} }} accept comment \"merged port rules\"",
+                    addr_kw(family),
+                    els.join(", ")
+                ));
+            }
+        }
+    }
+    lines
+}
+
 /// One group rule as nft text (without indentation).
 pub fn rule_text(r: &IrRule, d: Direction) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -251,10 +320,8 @@ pub fn program(rs: &Ruleset) -> Program {
     }
     p.chains.extend(common_chains());
     for ((sg, d), rules) in &rs.chains {
-        p.chains.push((
-            chain_name(sg, *d),
-            rules.iter().map(|r| rule_text(r, *d)).collect(),
-        ));
+        p.chains
+            .push((chain_name(sg, *d), group_chain_lines(rules, *d)));
     }
     for port in rs.ports.values() {
         for d in [Direction::Egress, Direction::Ingress] {
@@ -494,12 +561,7 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     for key in chain_keys {
         let (o, n) = (old.chains.get(key), new.chains.get(key));
         if o != n {
-            let lines = |rules: &Vec<crate::ir::IrRule>| {
-                rules
-                    .iter()
-                    .map(|r| rule_text(r, key.1))
-                    .collect::<Vec<_>>()
-            };
+            let lines = |rules: &Vec<crate::ir::IrRule>| group_chain_lines(rules, key.1);
             changes.push((chain_name(&key.0, key.1), o.map(lines), n.map(lines)));
         }
     }
