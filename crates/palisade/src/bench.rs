@@ -18,6 +18,44 @@ pub enum BenchCmd {
     Auth(AuthBench),
     /// Benchmark the dataplane compiler on a synthetic host view.
     Compile(CompileBench),
+    /// Per-packet cost: new TCP connections/s through the ruleset (root; namespaces).
+    Packet(PacketBench),
+    /// (internal) accept-and-close server for `bench packet`.
+    #[command(hide = true)]
+    CrrServer {
+        /// Port.
+        #[arg(long)]
+        port: u16,
+        /// Seconds to live.
+        #[arg(long)]
+        seconds: u64,
+    },
+    /// (internal) connect-and-close loop for `bench packet`; prints connects per second.
+    #[command(hide = true)]
+    CrrClient {
+        /// Server address.
+        #[arg(long)]
+        addr: std::net::IpAddr,
+        /// Port.
+        #[arg(long)]
+        port: u16,
+        /// Seconds to run.
+        #[arg(long)]
+        seconds: f64,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PacketBench {
+    /// Rules in the server port's group (none match the probe but the last).
+    #[arg(long, default_value_t = 10_000)]
+    rules: usize,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Rounds (configurations are interleaved round-robin).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -186,6 +224,13 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Api(a) => api(a).await?,
         BenchCmd::Auth(a) => auth(a).await?,
         BenchCmd::Compile(c) => return compile_bench(c),
+        BenchCmd::Packet(p) => return packet_bench(p),
+        BenchCmd::CrrServer { port, seconds } => return crr_server(port, seconds),
+        BenchCmd::CrrClient {
+            addr,
+            port,
+            seconds,
+        } => return crr_client(addr, port, seconds),
     };
     println!("| phase | requests | errors | seconds | requests/s | p50 ms | p99 ms |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -609,4 +654,321 @@ fn compile_bench(c: CompileBench) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn crr_server(port: u16, seconds: u64) -> anyhow::Result<()> {
+    let l = std::net::TcpListener::bind(("0.0.0.0", port))?;
+    l.set_nonblocking(true)?;
+    let end = Instant::now() + Duration::from_secs(seconds);
+    println!("ready");
+    while Instant::now() < end {
+        match l.accept() {
+            Ok((s, _)) => drop(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_micros(50))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn crr_client(addr: std::net::IpAddr, port: u16, seconds: f64) -> anyhow::Result<()> {
+    // Only test addresses: this loop never leaves the benchmark's namespaces.
+    let ok = match addr {
+        std::net::IpAddr::V4(a) => a.octets()[0] == 198 && (a.octets()[1] & 0xfe) == 18,
+        std::net::IpAddr::V6(a) => a.segments()[0] & 0xff00 == 0xfd00,
+    };
+    anyhow::ensure!(ok, "{addr} is outside 198.18.0.0/15 and fd00::/8");
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while Instant::now() < end && n < 10_000_000 {
+        let mut s = std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::new(addr, port),
+            Duration::from_millis(500),
+        )?;
+        // Wait for the server's close, so TIME_WAIT stays on its side and the client's
+        // ephemeral ports do not run out.
+        s.set_read_timeout(Some(Duration::from_millis(500)))?;
+        let mut buf = [0u8; 1];
+        let _ = std::io::Read::read(&mut s, &mut buf);
+        drop(s);
+        n += 1;
+    }
+    println!("{:.0}", n as f64 / start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// New connections/s from a client namespace to a server port through (a) no ruleset,
+/// (b) Palisade's ruleset with `rules` rules in the port's group, (c) the same rules as a
+/// linear chain.
+fn packet_bench(p: PacketBench) -> anyhow::Result<()> {
+    use std::process::{Command, Stdio};
+    let me = std::env::current_exe()?;
+    let tag = format!("palpkt{}", std::process::id() % 100000);
+    let (hv, srv, cli) = (
+        format!("{tag}-hv"),
+        format!("{tag}-srv"),
+        format!("{tag}-cli"),
+    );
+    let sh = |args: &[&str]| -> anyhow::Result<()> {
+        let out = Command::new(args[0]).args(&args[1..]).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    let cleanup = || {
+        for n in [&hv, &srv, &cli] {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
+    };
+    let result = (|| -> anyhow::Result<()> {
+        for n in [&hv, &srv, &cli] {
+            sh(&["ip", "netns", "add", n])?;
+            sh(&["ip", "netns", "exec", n, "ip", "link", "set", "lo", "up"])?;
+        }
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &hv,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ])?;
+        // Interfaces named as Neutron names them: "tap" + the first 11 characters of the port id.
+        for (ns, tap, mac, addr) in [
+            (&srv, "tapsrv-0000000", "fa:16:3e:00:09:01", "198.18.7.1"),
+            (&cli, "tapcli-0000000", "fa:16:3e:00:09:02", "198.18.7.2"),
+        ] {
+            sh(&[
+                "ip", "link", "add", tap, "netns", &hv, "type", "veth", "peer", "name", "eth0",
+                "netns", ns,
+            ])?;
+            sh(&[
+                "ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "address", mac,
+            ])?;
+            sh(&["ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up"])?;
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{addr}/32"),
+                "dev",
+                "eth0",
+            ])?;
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ip",
+                "route",
+                "add",
+                "198.18.0.1",
+                "dev",
+                "eth0",
+            ])?;
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                "198.18.0.1",
+            ])?;
+            sh(&["ip", "netns", "exec", &hv, "ip", "link", "set", tap, "up"])?;
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &hv,
+                "ip",
+                "addr",
+                "add",
+                "198.18.0.1/32",
+                "dev",
+                tap,
+            ])?;
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &hv,
+                "ip",
+                "route",
+                "add",
+                &format!("{addr}/32"),
+                "dev",
+                tap,
+            ])?;
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.netfilter.nf_conntrack_tcp_timeout_close=1",
+                "net.netfilter.nf_conntrack_tcp_timeout_time_wait=1",
+            ])
+            .ok();
+        }
+        // The server port's group: `rules` rules that never match the probe, then one that does.
+        let mut rules: Vec<Value> = (0..p.rules)
+            .map(|i| json!({"id": format!("r{i}"), "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                "port_range_min": 10000 + (i % 50000) as u32, "port_range_max": 10000 + (i % 50000) as u32,
+                "remote_ip_prefix": format!("198.19.{}.{}/32", (i / 256) % 256, i % 256)}))
+            .collect();
+        rules.push(json!({"id": "probe", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 5001, "port_range_max": 5001}));
+        let state = json!({"security_groups": [
+                {"id": "srv", "security_group_rules": rules},
+                {"id": "cli", "security_group_rules": [{"id": "eg", "direction": "egress", "ethertype": "IPv4"}]}],
+            "ports": [
+                {"id": "srv-000000000", "mac_address": "fa:16:3e:00:09:01", "fixed_ips": [{"ip_address": "198.18.7.1"}], "security_groups": ["srv"], "binding:host_id": "hv"},
+                {"id": "cli-000000000", "mac_address": "fa:16:3e:00:09:02", "fixed_ips": [{"ip_address": "198.18.7.2"}], "security_groups": ["cli"], "binding:host_id": "hv"}]});
+        let rs = palisade_dataplane::compile(
+            &palisade_dataplane::State::parse(&state.to_string())?,
+            "hv",
+        )?;
+        anyhow::ensure!(
+            rs.ports
+                .values()
+                .all(|p| p.ifname == "tapsrv-0000000" || p.ifname == "tapcli-0000000"),
+            "the benchmark's interfaces must be the ports' interfaces"
+        );
+        let merged = palisade_dataplane::render(&rs);
+        // The same ruleset with the group's rules as a linear chain, one rule each.
+        let mut linear = merged.clone();
+        if let Some(rules) = rs.chains.get(&(
+            "srv".to_string(),
+            palisade_dataplane::state::Direction::Ingress,
+        )) {
+            let lines: Vec<String> = rules
+                .iter()
+                .map(|r| {
+                    format!(
+                        "\t\t{}",
+                        palisade_dataplane::render::rule_text(
+                            r,
+                            palisade_dataplane::state::Direction::Ingress
+                        )
+                    )
+                })
+                .collect();
+            let start = linear
+                .find("\tchain sg-srv-in {\n")
+                .ok_or_else(|| anyhow::anyhow!("no sg-srv-in chain"))?;
+            let body_start = start + "\tchain sg-srv-in {\n".len();
+            let end = body_start
+                + linear[body_start..]
+                    .find("\t}\n")
+                    .ok_or_else(|| anyhow::anyhow!("unterminated chain"))?;
+            linear.replace_range(body_start..end, &(lines.join("\n") + "\n"));
+        }
+        let secs = (p.seconds * p.rounds as f64 * 3.0 + 30.0) as u64;
+        let mut server = Command::new("ip")
+            .args(["netns", "exec", &srv])
+            .arg(&me)
+            .args([
+                "bench",
+                "crr-server",
+                "--port",
+                "5001",
+                "--seconds",
+                &secs.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(
+            server
+                .stdout
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("no stdout"))?,
+        )
+        .read_line(&mut line)?;
+        let configs: [(&str, Option<&String>); 3] = [
+            ("no ruleset", None),
+            ("palisade (merged sets)", Some(&merged)),
+            ("same rules, linear chain", Some(&linear)),
+        ];
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+        for _ in 0..p.rounds {
+            for (i, (_, text)) in configs.iter().enumerate() {
+                let path = std::env::temp_dir().join(format!("{tag}.nft"));
+                match text {
+                    Some(t) => {
+                        std::fs::write(&path, t)?;
+                        sh(&[
+                            "ip",
+                            "netns",
+                            "exec",
+                            &hv,
+                            "nft",
+                            "-f",
+                            &path.display().to_string(),
+                        ])?;
+                    }
+                    None => {
+                        let _ = Command::new("ip")
+                            .args([
+                                "netns", "exec", &hv, "nft", "delete", "table", "inet", "palisade",
+                            ])
+                            .output();
+                    }
+                }
+                let out = Command::new("ip")
+                    .args(["netns", "exec", &cli])
+                    .arg(&me)
+                    .args([
+                        "bench",
+                        "crr-client",
+                        "--addr",
+                        "198.18.7.1",
+                        "--port",
+                        "5001",
+                        "--seconds",
+                        &p.seconds.to_string(),
+                    ])
+                    .output()?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "client: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                rates[i].push(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>()?);
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            v[v.len() / 2]
+        };
+        let base = median(&mut rates[0].clone());
+        println!("| configuration ({} rules in the port's group) | new connections/s (median of {}) | vs no ruleset |", p.rules, p.rounds);
+        println!("| --- | ---: | ---: |");
+        for (i, (name, _)) in configs.iter().enumerate() {
+            let m = median(&mut rates[i]);
+            println!("| {name} | {m:.0} | {:+.1}% |", (m / base - 1.0) * 100.0);
+        }
+        Ok(())
+    })();
+    cleanup();
+    result
 }
