@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// IP family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Family {
     /// IPv4
     V4,
@@ -38,7 +39,8 @@ impl Family {
 }
 
 /// What a rule's remote end must be.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Remote {
     /// anywhere
     Any,
@@ -49,7 +51,7 @@ pub enum Remote {
 }
 
 /// One allow rule of a group chain.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct IrRule {
     /// The API rule id (every rendered rule carries it as a comment).
     pub id: String,
@@ -66,7 +68,7 @@ pub struct IrRule {
 }
 
 /// A named address set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IrSet {
     /// Its family.
     pub family: Family,
@@ -77,7 +79,7 @@ pub struct IrSet {
 }
 
 /// What one port gets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PortProgram {
     /// Port id.
     pub id: String,
@@ -340,5 +342,23 @@ fn members(state: &State, sg: &str, family: Family) -> IrSet {
         family,
         interval,
         elements,
+    }
+}
+
+impl Ruleset {
+    /// The IR as JSON (`palisade compile --format json`): sets, group chains keyed
+    /// `sg-<id>-in|out`, and port programs.
+    pub fn to_json(&self) -> serde_json::Value {
+        let chains: serde_json::Map<String, serde_json::Value> = self
+            .chains
+            .iter()
+            .map(|((sg, d), rules)| {
+                (
+                    chain_name(sg, *d),
+                    serde_json::to_value(rules).unwrap_or_default(),
+                )
+            })
+            .collect();
+        serde_json::json!({"sets": self.sets, "chains": chains, "ports": self.ports})
     }
 }

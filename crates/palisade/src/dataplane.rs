@@ -71,10 +71,16 @@ fn host_of(state: &State, port: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("--port: {port} is not in the state file"))
 }
 
-pub fn run_compile(args: CompileArgs) -> anyhow::Result<()> {
+/// Prints the nft script (default, `-f nft`/`table`) or the IR (`-f json`/`yaml`).
+pub fn run_compile(args: CompileArgs, format: crate::output::Format) -> anyhow::Result<()> {
+    use crate::output::Format;
     let state = load(&args.state)?;
     let rs = compile(&state, &args.host)?;
-    print!("{}", render(&rs));
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rs.to_json())?),
+        Format::Yaml => print!("{}", serde_saphyr::to_string(&rs.to_json())?),
+        Format::Table | Format::Value | Format::Nft => print!("{}", render(&rs)),
+    }
     Ok(())
 }
 

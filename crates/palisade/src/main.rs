@@ -154,7 +154,7 @@ fn main() -> std::process::ExitCode {
             Command::Quota { cmd } => commands::quota(cmd, &conn).await,
             Command::Admin { cmd } => commands::admin(cmd, &conn).await,
             Command::Bench { cmd } => bench::run(cmd).await,
-            Command::Compile(args) => dataplane::run_compile(args),
+            Command::Compile(args) => dataplane::run_compile(args, conn.format),
             Command::Explain(args) => dataplane::run_explain(args),
             Command::Lint(args) => dataplane::run_lint(args, &conn.output()),
         }

@@ -15,6 +15,8 @@ pub enum Format {
     Yaml,
     /// bare values, one row per line
     Value,
+    /// nftables text (`palisade compile`; other commands print a table)
+    Nft,
 }
 
 /// `-f` and `-c` together.
@@ -64,7 +66,7 @@ impl Output {
     pub fn show(&self, fields: &[(&str, Value)]) -> anyhow::Result<String> {
         let fields: Vec<&(&str, Value)> = fields.iter().filter(|(k, _)| self.keep(k)).collect();
         match self.format {
-            Format::Table => {
+            Format::Table | Format::Nft => {
                 let mut t = new_table();
                 t.set_header(["Field", "Value"]);
                 for (k, v) in fields {
@@ -93,7 +95,7 @@ impl Output {
             .filter(|i| self.keep(headers[*i]))
             .collect();
         match self.format {
-            Format::Table => {
+            Format::Table | Format::Nft => {
                 let mut t = new_table();
                 t.set_header(keep.iter().map(|i| headers[*i]));
                 for r in rows {

@@ -29,6 +29,22 @@ fn compile_explain_and_lint_from_a_state_file() {
         "an atomic replace script"
     );
     assert!(out.contains("comment \"r-db-3306\""));
+    let (ok, out, err) = run(&[
+        "compile",
+        "--state",
+        &state(),
+        "--host",
+        "hv1",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let ir: serde_json::Value = serde_json::from_str(&out).expect("the IR as JSON");
+    assert_eq!(ir["chains"]["sg-db-in"][0]["id"], "r-db-3306");
+    assert_eq!(
+        ir["sets"]["rg-web-v4"]["elements"],
+        serde_json::json!(["198.18.1.1/32", "198.18.1.2/32"])
+    );
 
     let (ok, out, _) = run(&[
         "explain",
