@@ -921,3 +921,61 @@ fn a_delta_on_the_first_ruleset_equals_a_full_apply_of_the_second() {
     load("b", &palisade_dataplane::render(&new));
     assert_eq!(listing(&lab, "a"), listing(&lab, "b"));
 }
+
+#[test]
+fn stateless_groups_need_rules_for_replies() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::new("s");
+    lab.add_ns("hv");
+    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    lab.add_host(
+        "srv",
+        "tapsrv-0000000",
+        "fa:16:3e:00:05:01",
+        "198.18.6.1",
+        "fd00::6:1",
+    );
+    lab.add_host(
+        "client",
+        "client0",
+        "02:00:00:00:00:98",
+        "198.18.6.9",
+        "fd00::6:9",
+    );
+    lab.serve("srv", &[80]);
+    let state = |stateful: bool, reply_rule: bool| {
+        let reply = if reply_rule {
+            r#", {"id": "replies", "direction": "egress", "ethertype": "IPv4", "protocol": "tcp"}"#
+        } else {
+            ""
+        };
+        let text = format!(
+            r#"{{"security_groups": [{{"id": "g", "stateful": {stateful}, "security_group_rules": [
+                {{"id": "http", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80}}{reply}]}}],
+              "ports": [{{"id": "srv-000000000", "mac_address": "fa:16:3e:00:05:01", "fixed_ips": [{{"ip_address": "198.18.6.1"}}], "security_groups": ["g"], "binding:host_id": "hv"}}]}}"#
+        );
+        let rs = palisade_dataplane::compile(
+            &palisade_dataplane::State::parse(&text).expect("state"),
+            "hv",
+        )
+        .expect("compile");
+        palisade_dataplane::render(&rs)
+    };
+    lab.load(&state(true, false));
+    assert!(
+        lab.open("client", "198.18.6.1", 80, None),
+        "stateful: the reply rides on conntrack"
+    );
+    lab.load(&state(false, false));
+    assert!(
+        !lab.open("client", "198.18.6.1", 80, None),
+        "stateless without an egress rule: the SYN-ACK is dropped"
+    );
+    lab.load(&state(false, true));
+    assert!(
+        lab.open("client", "198.18.6.1", 80, None),
+        "stateless with a rule for the replies"
+    );
+}
