@@ -726,20 +726,18 @@ fn packet_bench(p: PacketBench) -> anyhow::Result<()> {
             let _ = Command::new("ip").args(["netns", "del", n]).output();
         }
     };
+    // `ip netns exec NS <words of cmd>`: one line per step of the set-up.
+    let in_ns = |ns: &str, cmd: &str| -> anyhow::Result<()> {
+        let mut args = vec!["ip", "netns", "exec", ns];
+        args.extend(cmd.split_whitespace());
+        sh(&args)
+    };
     let result = (|| -> anyhow::Result<()> {
         for n in [&hv, &srv, &cli] {
             sh(&["ip", "netns", "add", n])?;
-            sh(&["ip", "netns", "exec", n, "ip", "link", "set", "lo", "up"])?;
+            in_ns(n, "ip link set lo up")?;
         }
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &hv,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])?;
+        in_ns(&hv, "sysctl -qw net.ipv4.ip_forward=1")?;
         // Interfaces named as Neutron names them: "tap" + the first 11 characters of the port id.
         for (ns, tap, mac, addr) in [
             (&srv, "tapsrv-0000000", "fa:16:3e:00:09:01", "198.18.7.1"),
@@ -749,82 +747,16 @@ fn packet_bench(p: PacketBench) -> anyhow::Result<()> {
                 "ip", "link", "add", tap, "netns", &hv, "type", "veth", "peer", "name", "eth0",
                 "netns", ns,
             ])?;
-            sh(&[
-                "ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "address", mac,
-            ])?;
-            sh(&["ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up"])?;
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "ip",
-                "addr",
-                "add",
-                &format!("{addr}/32"),
-                "dev",
-                "eth0",
-            ])?;
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "ip",
-                "route",
-                "add",
-                "198.18.0.1",
-                "dev",
-                "eth0",
-            ])?;
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "ip",
-                "route",
-                "add",
-                "default",
-                "via",
-                "198.18.0.1",
-            ])?;
-            sh(&["ip", "netns", "exec", &hv, "ip", "link", "set", tap, "up"])?;
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &hv,
-                "ip",
-                "addr",
-                "add",
-                "198.18.0.1/32",
-                "dev",
-                tap,
-            ])?;
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &hv,
-                "ip",
-                "route",
-                "add",
-                &format!("{addr}/32"),
-                "dev",
-                tap,
-            ])?;
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-qw",
-                "net.netfilter.nf_conntrack_tcp_timeout_close=1",
-                "net.netfilter.nf_conntrack_tcp_timeout_time_wait=1",
-            ])
-            .ok();
+            in_ns(ns, &format!("ip link set eth0 address {mac}"))?;
+            in_ns(ns, "ip link set eth0 up")?;
+            in_ns(ns, &format!("ip addr add {addr}/32 dev eth0"))?;
+            in_ns(ns, "ip route add 198.18.0.1 dev eth0")?;
+            in_ns(ns, "ip route add default via 198.18.0.1")?;
+            in_ns(&hv, &format!("ip link set {tap} up"))?;
+            in_ns(&hv, &format!("ip addr add 198.18.0.1/32 dev {tap}"))?;
+            in_ns(&hv, &format!("ip route add {addr}/32 dev {tap}"))?;
+            // Best effort: short close/time-wait timeouts keep conntrack small.
+            in_ns(ns, "sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_close=1 net.netfilter.nf_conntrack_tcp_timeout_time_wait=1").ok();
         }
         // The server port's group: `rules` rules that never match the probe, then one that does.
         let mut rules: Vec<Value> = (0..p.rules)
