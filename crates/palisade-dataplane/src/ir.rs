@@ -1,11 +1,12 @@
 //! The ruleset IR: what a host enforces, independent of how it is written down. The
 //! renderer turns it into nftables text; `explain` evaluates packets against it.
 
-use crate::state::{Direction, EtherType, Port, State};
+use crate::state::{AddressGroup, Direction, EtherType, Port, SecurityGroup, State};
 use ipnet::IpNet;
 use palisade_model::rule::stored_protocol_number;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
 /// IP family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -26,7 +27,8 @@ impl Family {
             Family::V6
         }
     }
-    fn of_net(n: &IpNet) -> Family {
+    /// The family of a prefix.
+    pub fn of_net(n: &IpNet) -> Family {
         Family::of(&n.addr())
     }
     /// `v4` / `v6` in names.
@@ -97,15 +99,20 @@ pub struct PortProgram {
     pub has_addresses: bool,
 }
 
-/// The whole program for one host.
+/// A group chain's key: (group id, direction).
+pub type ChainKey = (String, Direction);
+
+/// The whole program for one host. Its pieces are shared (`Arc`): a [`crate::HostView`]
+/// replaces only the pieces a change touches, and comparing two rulesets that share a piece
+/// costs a pointer comparison.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ruleset {
     /// Named sets.
-    pub sets: BTreeMap<String, IrSet>,
+    pub sets: BTreeMap<String, Arc<IrSet>>,
     /// Group chains: (group id, direction) → rules.
-    pub chains: BTreeMap<(String, Direction), Vec<IrRule>>,
+    pub chains: BTreeMap<ChainKey, Arc<Vec<IrRule>>>,
     /// Filtered ports on this host, by id.
-    pub ports: BTreeMap<String, PortProgram>,
+    pub ports: BTreeMap<String, Arc<PortProgram>>,
 }
 
 /// Name of a group's chain.
@@ -119,11 +126,11 @@ pub fn chain_name(sg: &str, d: Direction) -> String {
 /// Failures of compilation.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CompileError {
-    /// A port names a group the state does not have.
-    #[error("ports[{index}] ({port}): security group {group} is not in the state file")]
+    /// A port names a group that is not known.
+    #[error("{path}: security group {group} of port {port} is not in the state")]
     UnknownGroup {
-        /// index in `ports`
-        index: usize,
+        /// where: `ports[3].security_groups[1]` in a state file
+        path: String,
         /// port id
         port: String,
         /// missing group
@@ -138,6 +145,14 @@ pub enum CompileError {
         a: String,
         /// second port
         b: String,
+    },
+    /// A group still used by ports of this host cannot go.
+    #[error("security group {group} is still used by port {port} on this host")]
+    GroupInUse {
+        /// the group
+        group: String,
+        /// one port using it
+        port: String,
     },
 }
 
@@ -162,168 +177,145 @@ pub fn link_local(mac: &str) -> Option<Ipv6Addr> {
     ))
 }
 
-fn filtered(p: &Port) -> bool {
+/// Whether a port is filtered at all (port security on, not a `network:` port).
+pub fn filtered(p: &Port) -> bool {
     p.port_security_enabled && !p.device_owner.starts_with("network:")
 }
 
 /// Compiles the view of `host`: its filtered ports, their groups' rules, and the members of
 /// every group and address group those rules name (members on any host).
 pub fn compile(state: &State, host: &str) -> Result<Ruleset, CompileError> {
-    let groups: BTreeMap<&str, &crate::state::SecurityGroup> = state
-        .security_groups
-        .iter()
-        .map(|g| (g.id.as_str(), g))
-        .collect();
-    let mut rs = Ruleset::default();
-    let mut used: BTreeSet<&str> = BTreeSet::new();
-    let mut ifnames: BTreeMap<String, String> = BTreeMap::new();
-    for (index, p) in state.ports.iter().enumerate() {
-        if p.host != host || !filtered(p) {
-            continue;
-        }
-        let ifname = p.ifname();
-        if let Some(other) = ifnames.insert(ifname.clone(), p.id.clone()) {
-            return Err(CompileError::DuplicateInterface {
-                ifname,
-                a: other,
-                b: p.id.clone(),
-            });
-        }
-        let mut stateful = true;
-        for g in &p.security_groups {
-            let sg = groups
-                .get(g.as_str())
-                .ok_or_else(|| CompileError::UnknownGroup {
-                    index,
-                    port: p.id.clone(),
-                    group: g.clone(),
-                })?;
-            stateful &= sg.stateful;
-            used.insert(sg.id.as_str());
-        }
-        let mut macs: BTreeSet<String> = BTreeSet::from([p.mac_address.clone()]);
-        let mut sources: BTreeMap<Family, BTreeSet<IpNet>> = BTreeMap::new();
-        for f in &p.fixed_ips {
-            sources
-                .entry(Family::of(&f.ip_address))
-                .or_default()
-                .insert(IpNet::from(f.ip_address));
-        }
-        for pair in &p.allowed_address_pairs {
-            sources
-                .entry(Family::of_net(&pair.ip_address))
-                .or_default()
-                .insert(pair.ip_address.trunc());
-            if let Some(m) = &pair.mac_address {
-                macs.insert(m.clone());
-            }
-        }
-        let has_addresses = !p.fixed_ips.is_empty();
-        for m in &macs {
-            if let Some(ll) = link_local(m) {
-                sources
-                    .entry(Family::V6)
-                    .or_default()
-                    .insert(IpNet::from(IpAddr::V6(ll)));
-            }
-        }
-        rs.ports.insert(
-            p.id.clone(),
-            PortProgram {
-                id: p.id.clone(),
-                ifname,
-                stateful,
-                groups: p.security_groups.clone(),
-                macs,
-                sources,
-                has_addresses,
-            },
-        );
-    }
-    for g in used {
-        let sg = groups[g];
-        for d in [Direction::Ingress, Direction::Egress] {
-            rs.chains.insert((sg.id.clone(), d), Vec::new());
-        }
-        for r in &sg.security_group_rules {
-            let family = match r.ethertype {
-                EtherType::IPv4 => Family::V4,
-                EtherType::IPv6 => Family::V6,
-            };
-            let proto = stored_protocol_number(r.protocol.as_deref()).filter(|p| *p != 0);
-            let is_icmp = matches!(
-                (family, proto),
-                (Family::V4, Some(1)) | (Family::V6, Some(58))
-            );
-            let is_port_proto = matches!(proto, Some(6 | 17 | 33 | 132 | 136));
-            let (dports, icmp) = match (r.port_range_min, r.port_range_max) {
-                (Some(a), Some(b)) if is_port_proto => (Some((a as u16, b as u16)), None),
-                (Some(t), code) if is_icmp => (None, Some((t as u8, code.map(|c| c as u8)))),
-                _ => (None, None),
-            };
-            let remote = if let Some(net) = r.remote_ip_prefix {
-                if net.prefix_len() == 0 {
-                    Remote::Any
-                } else {
-                    Remote::Net(net.trunc())
-                }
-            } else if let Some(rg) = &r.remote_group_id {
-                let name = format!("rg-{rg}-{}", family.suffix());
-                rs.sets
-                    .entry(name.clone())
-                    .or_insert_with(|| members(state, rg, family));
-                Remote::Set(name)
-            } else if let Some(ag) = &r.remote_address_group_id {
-                let name = format!("ag-{ag}-{}", family.suffix());
-                let elements: BTreeSet<IpNet> = state
-                    .address_groups
-                    .iter()
-                    .filter(|a| &a.id == ag)
-                    .flat_map(|a| a.addresses.iter())
-                    .filter(|n| Family::of_net(n) == family)
-                    .map(IpNet::trunc)
-                    .collect();
-                rs.sets.insert(
-                    name.clone(),
-                    IrSet {
-                        family,
-                        interval: true,
-                        elements,
-                    },
-                );
-                Remote::Set(name)
-            } else {
-                Remote::Any
-            };
-            // A prefix of the other family can never match: Neutron refuses it at the API.
-            if matches!(&remote, Remote::Net(n) if Family::of_net(n) != family) {
-                continue;
-            }
-            let rule = IrRule {
-                id: r.id.clone(),
-                family,
-                proto,
-                dports,
-                icmp,
-                remote,
-            };
-            if let Some(chain) = rs.chains.get_mut(&(sg.id.clone(), r.direction)) {
-                chain.push(rule);
-            }
-        }
-    }
-    Ok(rs)
+    crate::view::HostView::new(state, host).map(crate::view::HostView::into_ruleset)
 }
 
-/// Members of a remote group: fixed IPs and allowed address pairs of every port in it, on
-/// any host (Neutron's `sg_member_ips`).
-fn members(state: &State, sg: &str, family: Family) -> IrSet {
+/// What one port gets; `stateful` is whether all its groups are.
+pub fn port_program(p: &Port, stateful: bool) -> PortProgram {
+    let mut macs: BTreeSet<String> = BTreeSet::from([p.mac_address.clone()]);
+    let mut sources: BTreeMap<Family, BTreeSet<IpNet>> = BTreeMap::new();
+    for f in &p.fixed_ips {
+        sources
+            .entry(Family::of(&f.ip_address))
+            .or_default()
+            .insert(IpNet::from(f.ip_address));
+    }
+    for pair in &p.allowed_address_pairs {
+        sources
+            .entry(Family::of_net(&pair.ip_address))
+            .or_default()
+            .insert(pair.ip_address.trunc());
+        if let Some(m) = &pair.mac_address {
+            macs.insert(m.clone());
+        }
+    }
+    for m in &macs {
+        if let Some(ll) = link_local(m) {
+            sources
+                .entry(Family::V6)
+                .or_default()
+                .insert(IpNet::from(IpAddr::V6(ll)));
+        }
+    }
+    PortProgram {
+        id: p.id.clone(),
+        ifname: p.ifname(),
+        stateful,
+        groups: p.security_groups.clone(),
+        macs,
+        sources,
+        has_addresses: !p.fixed_ips.is_empty(),
+    }
+}
+
+/// Where a named member set takes its elements from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetSource {
+    /// `rg-<id>-v4|v6`: the members of a security group
+    Group(String, Family),
+    /// `ag-<id>-v4|v6`: the addresses of an address group
+    AddressGroup(String, Family),
+}
+
+impl SetSource {
+    /// The set's name.
+    pub fn name(&self) -> String {
+        match self {
+            SetSource::Group(id, f) => format!("rg-{id}-{}", f.suffix()),
+            SetSource::AddressGroup(id, f) => format!("ag-{id}-{}", f.suffix()),
+        }
+    }
+    /// The source a set name stands for.
+    pub fn of_name(name: &str) -> Option<SetSource> {
+        let (rest, family) = if let Some(r) = name.strip_suffix("-v4") {
+            (r, Family::V4)
+        } else {
+            (name.strip_suffix("-v6")?, Family::V6)
+        };
+        if let Some(id) = rest.strip_prefix("rg-") {
+            Some(SetSource::Group(id.to_string(), family))
+        } else {
+            rest.strip_prefix("ag-")
+                .map(|id| SetSource::AddressGroup(id.to_string(), family))
+        }
+    }
+}
+
+/// A group's chains: (ingress rules, egress rules). Sets are named, not filled, here.
+pub fn group_rules(sg: &SecurityGroup) -> (Vec<IrRule>, Vec<IrRule>) {
+    let (mut ingress, mut egress) = (Vec::new(), Vec::new());
+    for r in &sg.security_group_rules {
+        let family = match r.ethertype {
+            EtherType::IPv4 => Family::V4,
+            EtherType::IPv6 => Family::V6,
+        };
+        let proto = stored_protocol_number(r.protocol.as_deref()).filter(|p| *p != 0);
+        let is_icmp = matches!(
+            (family, proto),
+            (Family::V4, Some(1)) | (Family::V6, Some(58))
+        );
+        let is_port_proto = matches!(proto, Some(6 | 17 | 33 | 132 | 136));
+        let (dports, icmp) = match (r.port_range_min, r.port_range_max) {
+            (Some(a), Some(b)) if is_port_proto => (Some((a as u16, b as u16)), None),
+            (Some(t), code) if is_icmp => (None, Some((t as u8, code.map(|c| c as u8)))),
+            _ => (None, None),
+        };
+        let remote = if let Some(net) = r.remote_ip_prefix {
+            if net.prefix_len() == 0 {
+                Remote::Any
+            } else {
+                Remote::Net(net.trunc())
+            }
+        } else if let Some(rg) = &r.remote_group_id {
+            Remote::Set(SetSource::Group(rg.clone(), family).name())
+        } else if let Some(ag) = &r.remote_address_group_id {
+            Remote::Set(SetSource::AddressGroup(ag.clone(), family).name())
+        } else {
+            Remote::Any
+        };
+        // A prefix of the other family can never match: Neutron refuses it at the API.
+        if matches!(&remote, Remote::Net(n) if Family::of_net(n) != family) {
+            continue;
+        }
+        let rule = IrRule {
+            id: r.id.clone(),
+            family,
+            proto,
+            dports,
+            icmp,
+            remote,
+        };
+        match r.direction {
+            Direction::Ingress => ingress.push(rule),
+            Direction::Egress => egress.push(rule),
+        }
+    }
+    (ingress, egress)
+}
+
+/// Members of a remote group: fixed IPs and allowed address pairs of the given ports (the
+/// group's ports on any host: Neutron's `sg_member_ips`).
+pub fn member_set<'a>(ports: impl Iterator<Item = &'a Port>, family: Family) -> IrSet {
     let mut elements = BTreeSet::new();
-    for p in state
-        .ports
-        .iter()
-        .filter(|p| p.security_groups.iter().any(|g| g == sg))
-    {
+    for p in ports {
         for f in &p.fixed_ips {
             if Family::of(&f.ip_address) == family {
                 elements.insert(IpNet::from(f.ip_address));
@@ -345,6 +337,20 @@ fn members(state: &State, sg: &str, family: Family) -> IrSet {
     }
 }
 
+/// An address group's addresses of one family (always an interval set: they are CIDRs).
+pub fn address_set(ag: Option<&AddressGroup>, family: Family) -> IrSet {
+    IrSet {
+        family,
+        interval: true,
+        elements: ag
+            .into_iter()
+            .flat_map(|a| a.addresses.iter())
+            .filter(|n| Family::of_net(n) == family)
+            .map(IpNet::trunc)
+            .collect(),
+    }
+}
+
 impl Ruleset {
     /// The IR as JSON (`palisade compile --format json`): sets, group chains keyed
     /// `sg-<id>-in|out`, and port programs.
@@ -355,7 +361,7 @@ impl Ruleset {
             .map(|((sg, d), rules)| {
                 (
                     chain_name(sg, *d),
-                    serde_json::to_value(rules).unwrap_or_default(),
+                    serde_json::to_value(&**rules).unwrap_or_default(),
                 )
             })
             .collect();

@@ -9,7 +9,9 @@ pub mod ir;
 pub mod lint;
 pub mod render;
 pub mod state;
+pub mod view;
 
 pub use ir::{compile, CompileError, Ruleset};
-pub use render::{delta, render, Delta};
+pub use render::{delta, delta_of_parts, render, Delta};
 pub use state::{State, StateError};
+pub use view::HostView;

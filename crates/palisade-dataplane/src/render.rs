@@ -469,6 +469,16 @@ fn port_elements(p: &PortProgram) -> BTreeSet<(String, String)> {
 /// to a kernel holding `old` leaves exactly what a full apply of `new` would. It compares
 /// the IRs and renders only what differs.
 pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
+    delta_of_parts(old, new).unwrap_or_else(|| Delta {
+        script: render(new),
+        elements_only: false,
+    })
+}
+
+/// The delta between two rulesets or between the changed parts of two rulesets (every key
+/// present in either side is compared; keys in neither are taken as unchanged). `None` when
+/// only a full replacement can express the change (a set changing its type).
+pub fn delta_of_parts(old: &Ruleset, new: &Ruleset) -> Option<Delta> {
     let t = format!("inet {TABLE}");
     let mut adds: Vec<String> = Vec::new();
     let mut late: Vec<String> = Vec::new();
@@ -498,12 +508,7 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
                 ));
                 elements_only = false;
             }
-            Some(o) if o.family != s.family || o.interval != s.interval => {
-                return Delta {
-                    script: render(new),
-                    elements_only: false,
-                }
-            }
+            Some(o) if o.family != s.family || o.interval != s.interval => return None,
             Some(o) if o == s => {}
             Some(o) => {
                 let added: Vec<String> = s
@@ -538,8 +543,8 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
         if o == n {
             continue;
         }
-        let oe = o.map(port_elements).unwrap_or_else(|| empty.clone());
-        let ne = n.map(port_elements).unwrap_or_else(|| empty.clone());
+        let oe = o.map(|p| port_elements(p)).unwrap_or_else(|| empty.clone());
+        let ne = n.map(|p| port_elements(p)).unwrap_or_else(|| empty.clone());
         for (set, e) in ne.difference(&oe) {
             el_add.entry(set.clone()).or_default().push(e.clone());
         }
@@ -561,7 +566,8 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     for key in chain_keys {
         let (o, n) = (old.chains.get(key), new.chains.get(key));
         if o != n {
-            let lines = |rules: &Vec<crate::ir::IrRule>| group_chain_lines(rules, key.1);
+            let lines =
+                |rules: &std::sync::Arc<Vec<crate::ir::IrRule>>| group_chain_lines(rules, key.1);
             changes.push((chain_name(&key.0, key.1), o.map(lines), n.map(lines)));
         }
     }
@@ -597,7 +603,7 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
         ("egress_ports", Direction::Egress),
         ("ingress_ports", Direction::Ingress),
     ] {
-        let entry = |p: &PortProgram| (p.ifname.clone(), port_chain_name(&p.id, d));
+        let entry = |p: &std::sync::Arc<PortProgram>| (p.ifname.clone(), port_chain_name(&p.id, d));
         let mut gone = BTreeMap::new();
         let mut added = BTreeMap::new();
         for id in &port_ids {
@@ -644,8 +650,8 @@ pub fn delta(old: &Ruleset, new: &Ruleset) -> Delta {
     } else {
         adds.join("\n") + "\n"
     };
-    Delta {
+    Some(Delta {
         script,
         elements_only,
-    }
+    })
 }
