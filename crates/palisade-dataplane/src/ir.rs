@@ -97,6 +97,8 @@ pub struct PortProgram {
     pub sources: BTreeMap<Family, BTreeSet<IpNet>>,
     /// Any fixed IP at all (without one, only the MAC is checked, as Neutron does).
     pub has_addresses: bool,
+    /// Log its drops to this NFLOG group (rate-limited), for the droptailer.
+    pub log_group: Option<u16>,
 }
 
 /// A group chain's key: (group id, direction).
@@ -145,6 +147,16 @@ pub enum CompileError {
         a: String,
         /// second port
         b: String,
+    },
+    /// A port's interface name is not one Linux (and nft) accepts.
+    #[error(
+        "port {port}: interface name {ifname:?} is not 1–15 letters, digits, '-', '_', '.' or '@'"
+    )]
+    BadInterface {
+        /// port id
+        port: String,
+        /// the name
+        ifname: String,
     },
     /// A group still used by ports of this host cannot go.
     #[error("security group {group} is still used by port {port} on this host")]
@@ -223,6 +235,7 @@ pub fn port_program(p: &Port, stateful: bool) -> PortProgram {
         macs,
         sources,
         has_addresses: !p.fixed_ips.is_empty(),
+        log_group: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! Pure: no I/O, no clocks. The agent runs `nft`; this crate only computes what to run.
 
 pub mod explain;
+pub mod firewall;
 pub mod ir;
 pub mod lint;
 pub mod render;

@@ -186,7 +186,24 @@ fn common_chains() -> Vec<(String, Vec<String>)> {
 
 fn port_chain(p: &PortProgram, d: Direction) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    let mut line = |s: String| lines.push(s);
+    let dir = match d {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    };
+    // A drop, preceded (with a drop log) by its rate-limited log twin.
+    let mut line = |s: String| {
+        if let (Some(g), Some((cond, reason))) = (
+            p.log_group,
+            s.strip_suffix('"')
+                .and_then(|x| x.split_once("drop comment \"")),
+        ) {
+            lines.push(format!(
+                "{cond}limit rate 10/second burst 20 packets log group {g} prefix \"palisade:{}:{dir}:{reason}\"",
+                p.id
+            ));
+        }
+        lines.push(s)
+    };
     if d == Direction::Egress {
         // Anti-spoofing against the shared (interface . address) sets: no per-port
         // anonymous sets, whose creation the kernel pays per set on every load.

@@ -208,7 +208,7 @@ fn show(v: &serde_json::Value) -> String {
     v.to_string()
 }
 
-fn ip<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+pub(crate) fn ip<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
     v.as_str()
         .and_then(|s| s.parse().ok())
@@ -222,7 +222,7 @@ fn parse_net(v: &serde_json::Value) -> Option<IpNet> {
         .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
-fn net<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
+pub(crate) fn net<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
     parse_net(&v).ok_or_else(|| {
         serde::de::Error::custom(format!("{} is not an IP address or CIDR", show(&v)))
@@ -240,7 +240,7 @@ fn opt_net<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpNet>, D::Error> {
     }
 }
 
-fn nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+pub(crate) fn nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
     let items = v
         .as_array()

@@ -37,6 +37,8 @@ pub struct HostView {
     set_refs: HashMap<String, usize>,
     rs: Ruleset,
     touched: Touched,
+    /// NFLOG group for drops, if logged
+    log_group: Option<u16>,
 }
 
 impl HostView {
@@ -54,6 +56,7 @@ impl HostView {
             set_refs: HashMap::new(),
             rs: Ruleset::default(),
             touched: Touched::default(),
+            log_group: None,
         };
         for g in &state.security_groups {
             v.groups.insert(g.id.clone(), g.clone());
@@ -116,6 +119,11 @@ impl HostView {
     /// The compiled ruleset, consuming the view.
     pub fn into_ruleset(self) -> Ruleset {
         self.rs
+    }
+
+    /// A security group as the view knows it (with its rules).
+    pub fn group(&self, id: &str) -> Option<&SecurityGroup> {
+        self.groups.get(id)
     }
 
     /// The host this view is for.
@@ -187,7 +195,7 @@ impl HostView {
                 let users: Vec<String> = self.users[&id].iter().cloned().collect();
                 for port in users {
                     if let Some(p) = self.ports.get(&port) {
-                        let prog = port_program(p, self.stateful(p));
+                        let prog = self.program(p);
                         self.put_port(port, Some(prog));
                     }
                 }
@@ -220,6 +228,27 @@ impl HostView {
         self.refresh_sets(|f| SetSource::AddressGroup(id.to_string(), f));
     }
 
+    /// Logs every port's drops to NFLOG `group` (rate-limited), or stops logging them.
+    pub fn set_drop_log(&mut self, group: Option<u16>) {
+        if self.log_group == group {
+            return;
+        }
+        self.log_group = group;
+        let ids: Vec<String> = self.rs.ports.keys().cloned().collect();
+        for id in ids {
+            if let Some(p) = self.ports.get(&id) {
+                let prog = self.program(p);
+                self.put_port(id, Some(prog));
+            }
+        }
+    }
+
+    fn program(&self, p: &Port) -> PortProgram {
+        let mut prog = port_program(p, self.stateful(p));
+        prog.log_group = self.log_group;
+        prog
+    }
+
     fn is_local(&self, p: &Port) -> bool {
         p.host == self.host && filtered(p)
     }
@@ -245,6 +274,12 @@ impl HostView {
             }
         }
         let ifname = p.ifname();
+        if !valid_ifname(&ifname) {
+            return Err(CompileError::BadInterface {
+                port: p.id.clone(),
+                ifname,
+            });
+        }
         match self.ifnames.get(&ifname) {
             Some(other) if *other != p.id => Err(CompileError::DuplicateInterface {
                 ifname,
@@ -310,7 +345,7 @@ impl HostView {
         let program = new
             .as_ref()
             .filter(|p| self.is_local(p))
-            .map(|p| port_program(p, self.stateful(p)));
+            .map(|p| self.program(p));
         if program.is_some() || self.rs.ports.contains_key(id) {
             self.put_port(id.to_string(), program);
         }
@@ -414,4 +449,12 @@ impl HostView {
         };
         self.touched.ports.entry(id).or_insert(before);
     }
+}
+
+/// A Linux interface name nft can carry: 1–15 bytes of letters, digits, `-`, `_`, `.`, `@`.
+pub fn valid_ifname(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
 }

@@ -79,6 +79,12 @@ pub enum Error {
     /// No or an unknown token.
     #[error("The request you have made requires authentication.")]
     NotAuthenticated,
+    /// No report from an agent of that name.
+    #[error("Agent {0} could not be found.")]
+    AgentNotFound(String),
+    /// An agent's HMAC-signed request was refused (the reason says why).
+    #[error("HMAC authentication failed: {0}")]
+    HmacRejected(String),
     /// Unknown or invisible security group.
     #[error("Security group {0} does not exist")]
     SecurityGroupNotFound(String),
@@ -193,9 +199,10 @@ impl Error {
             | AllowedAddressPairExhausted(_)
             | AllowedAddressPairsMissingIp
             | DuplicateAddressPairInRequest { .. } => 400,
-            NotAuthenticated => 401,
+            NotAuthenticated | HmacRejected(_) => 401,
             PolicyNotAuthorized(_) => 403,
-            SecurityGroupNotFound(_)
+            AgentNotFound(_)
+            | SecurityGroupNotFound(_)
             | SecurityGroupRuleNotFound(_)
             | AddressGroupNotFound(_)
             | PortNotFound(_)
@@ -252,7 +259,8 @@ impl Error {
             AllowedAddressPairsMissingIp => "AllowedAddressPairsMissingIP",
             DuplicateAddressPairInRequest { .. } => "DuplicateAddressPairInRequest",
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
-            NotAuthenticated => "NotAuthenticated",
+            NotAuthenticated | HmacRejected(_) => "NotAuthenticated",
+            AgentNotFound(_) => "AgentNotFound",
             SecurityGroupNotFound(_) => "SecurityGroupNotFound",
             SecurityGroupRuleNotFound(_) => "SecurityGroupRuleNotFound",
             AddressGroupNotFound(_) => "AddressGroupNotFound",

@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod hmac_auth;
 pub mod input;
 pub mod resource;
 pub mod rule;

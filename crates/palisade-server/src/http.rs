@@ -32,6 +32,10 @@ pub struct AppState {
     pub lists: Arc<ListCache>,
     /// Lifetime of tokens issued by password login.
     pub token_ttl_secs: i64,
+    /// Keys for HMAC-signed agent requests.
+    pub hmac: Arc<crate::agents::HmacKeys>,
+    /// What agents last reported.
+    pub agents: Arc<crate::agents::AgentRegistry>,
 }
 
 /// An error on the wire.
@@ -104,6 +108,10 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
+        if let Some(ctx) = parts.extensions.get::<Context>() {
+            // Verified by the HMAC layer.
+            return Ok(Caller(ctx.clone()));
+        }
         let app = <AppState as axum::extract::FromRef<S>>::from_ref(state);
         let idx = app.service.cache().read();
         Ok(Caller(authenticate(&idx, &parts.headers)?))
@@ -366,7 +374,7 @@ const LIST_CACHE_ENTRIES: usize = 256;
 
 impl ListCache {
     fn key(ctx: &Context, base: &str, q: &ListQuery, coll: &Collection) -> String {
-        let scope = if ctx.is_admin() {
+        let scope = if ctx.reads_all() {
             "*"
         } else {
             ctx.project_id.as_str()
@@ -690,7 +698,7 @@ async fn list_rules(
             };
             // A rule is visible with its parent group (Neutron's policy keys on the group owner).
             items(candidates.into_iter().filter(|r| {
-                ctx.is_admin()
+                ctx.reads_all()
                     || idx
                         .sgs
                         .get(&r.value.security_group_id)
@@ -1213,7 +1221,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/networks", networks)
         .nest("/address-groups", ags)
         .nest("/quotas", quotas)
-        .nest("/palisade", crate::watch::routes());
+        .nest(
+            "/palisade",
+            crate::watch::routes().merge(crate::agents::routes()),
+        );
     Router::new()
         .route("/", get(versions))
         .nest("/v2.0", v2)
@@ -1221,6 +1232,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::agents::hmac_layer,
+        ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

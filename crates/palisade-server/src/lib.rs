@@ -1,6 +1,7 @@
 //! Palisade's API server: the service layer (invariants enforced inside store transactions)
 //! and the Neutron v2.0 HTTP API over it.
 
+pub mod agents;
 pub mod bootstrap;
 pub mod http;
 pub mod index;

@@ -64,7 +64,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 fn admin_only(ctx: &crate::Context) -> Result<(), Error> {
-    if ctx.is_admin() {
+    if ctx.reads_all() {
         Ok(())
     } else {
         Err(Error::PolicyNotAuthorized("get_palisade_watch".into()))

@@ -2,6 +2,7 @@
 //! `network …` and `quota …` speak the openstack CLI's grammar against it; `bench api`
 //! measures any Neutron-compatible endpoint.
 
+mod agent;
 mod bench;
 mod commands;
 mod dataplane;
@@ -93,6 +94,8 @@ impl Conn {
 enum Command {
     /// Run the API server.
     Server(server::ServerArgs),
+    /// Run the host/firewall agent (config in the metal-stack MEP-16 format).
+    Agent(agent::AgentArgs),
     /// Security groups and their rules (`palisade security group …`).
     Security {
         #[command(subcommand)]
@@ -148,6 +151,7 @@ fn main() -> std::process::ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::Security { what } => commands::security(what, &conn).await,
             Command::Port { cmd } => commands::port(cmd, &conn).await,
             Command::Network { cmd } => commands::network(cmd, &conn).await,

@@ -26,6 +26,15 @@ pub struct ServerArgs {
     /// Revisions of change history kept for watchers to resume from.
     #[arg(long, env = "PALISADE_HISTORY", default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1000..))]
     history: i64,
+    /// Shared key for agents signing as `Metal-View` (read everything, report status).
+    #[arg(long, env = "PALISADE_HMAC_VIEW_KEY", hide_env_values = true)]
+    hmac_view_key: Option<String>,
+    /// Shared key for agents signing as `Metal-Edit` (cloud admin on the networking API).
+    #[arg(long, env = "PALISADE_HMAC_EDIT_KEY", hide_env_values = true)]
+    hmac_edit_key: Option<String>,
+    /// Shared key for agents signing as `Metal-Admin` (everything an admin token may do).
+    #[arg(long, env = "PALISADE_HMAC_ADMIN_KEY", hide_env_values = true)]
+    hmac_admin_key: Option<String>,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -108,10 +117,30 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         public_url: Some(url),
         lists: Default::default(),
         token_ttl_secs: args.token_ttl,
+        hmac: Arc::new(palisade_server::agents::HmacKeys {
+            view: hmac_key(args.hmac_view_key.as_deref(), "--hmac-view-key")?,
+            edit: hmac_key(args.hmac_edit_key.as_deref(), "--hmac-edit-key")?,
+            admin: hmac_key(args.hmac_admin_key.as_deref(), "--hmac-admin-key")?,
+        }),
+        agents: Default::default(),
     };
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A configured HMAC key: at least 16 bytes, so a typo cannot leave a guessable key.
+fn hmac_key(key: Option<&str>, flag: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    match key {
+        None | Some("") => Ok(None),
+        Some(k) if k.len() < 16 => {
+            anyhow::bail!(
+                "{flag}: a key must have at least 16 characters (got {})",
+                k.len()
+            )
+        }
+        Some(k) => Ok(Some(k.as_bytes().to_vec())),
+    }
 }
 
 /// Every minute: drop expired tokens, and compact the store's change history to the last

@@ -42,13 +42,17 @@ impl Context {
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
     }
+    /// Reads every project: admin, or an agent's `Metal-View` key (`system_reader`).
+    pub fn reads_all(&self) -> bool {
+        self.is_admin() || self.roles.iter().any(|r| r == "system_reader")
+    }
     /// May write in its own project (`member` or `admin`).
     pub fn can_write(&self) -> bool {
         self.is_admin() || self.roles.iter().any(|r| r == "member")
     }
     /// Owns `project`, or is admin.
     pub fn sees(&self, project: &str) -> bool {
-        self.is_admin() || self.project_id == project
+        self.reads_all() || self.project_id == project
     }
     /// 403 unless the caller may write; `action` names the policy rule.
     pub fn require_write(&self, action: &str) -> Result<(), Error> {

@@ -2,6 +2,8 @@
 //! talks to it over HTTP. The server is killed (by PID) when the handle drops.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -43,7 +45,20 @@ impl Server {
         Server::launch(dir, &[])
     }
 
+    /// A server on a fresh temporary data directory, listening on `listen`.
+    pub fn start_on(listen: &str, args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::launch_on(&dir, listen, args);
+        s._tmp = Some(tmp);
+        s
+    }
+
     fn launch(dir: &Path, extra: &[&str]) -> Server {
+        Server::launch_on(dir, "127.0.0.1:0", extra)
+    }
+
+    fn launch_on(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -57,7 +72,7 @@ impl Server {
             })
             .expect("server log");
         let mut child = Command::new(BIN)
-            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["server", "--listen", listen, "--data-dir"])
             .arg(dir)
             .args(extra)
             .stdout(Stdio::piped())

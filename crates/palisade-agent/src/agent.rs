@@ -1,0 +1,651 @@
+//! The agent's loop and its one rule-file controller: controllers' data (security groups
+//! from a source, the firewall's base rules, policies and services) → one ruleset, applied
+//! as the smallest transaction, written to the rule file, checked for drift.
+
+use crate::config::{AgentConfig, SourceKind};
+use crate::nft::{ruleset_genid, Applier};
+use crate::source::{follow, Signed, Update};
+use palisade_dataplane::firewall::{render_firewall, FirewallSpec};
+use palisade_dataplane::state::{AddressGroup, Port, Rule, SecurityGroup};
+use palisade_dataplane::{render, HostView, State};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How the agent runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Apply once (after the first snapshot when a server is the source) and exit.
+    pub once: bool,
+    /// Print the ruleset and each delta instead of touching the kernel or the rule file.
+    pub dry_run: bool,
+    /// Spawn `nft` for every apply instead of using libnftables in-process.
+    pub spawn_nft: bool,
+}
+
+/// Failures that stop the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The static state file cannot be used.
+    #[error("sources.static.securityGroups: {0}")]
+    StaticState(String),
+    /// Something else at start-up.
+    #[error("{0}")]
+    Start(String),
+}
+
+/// What the agent reports (`/status`, `/metrics`, the server's `/v2.0/palisade/agents`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Status {
+    /// agent name
+    pub name: String,
+    /// the last server revision in force
+    pub applied_revision: i64,
+    /// SHA-256 of the rule file's content in force
+    pub ruleset_hash: String,
+    /// rules in the security-group chains
+    pub rules: i64,
+    /// named sets
+    pub sets: i64,
+    /// set elements
+    pub elements: i64,
+    /// the last error (cleared by the next success)
+    pub last_error: Option<String>,
+    /// seconds the oldest change not yet in force has waited
+    pub lag_seconds: f64,
+    /// transactions applied
+    pub applies: i64,
+    /// of which deltas
+    pub delta_applies: i64,
+    /// tables restored after somebody else changed them
+    pub drift_repairs: i64,
+    /// failed transactions
+    pub apply_failures: i64,
+    /// `libnftables` or `nft -f (spawned)`
+    pub applier: String,
+    /// seconds the last apply took
+    pub last_apply_seconds: f64,
+    /// unix time of the last successful sync with the source
+    pub last_sync_unix: i64,
+}
+
+/// Everything the rule-file controller holds: its own model of what is in force.
+struct RuleFile {
+    cfg: AgentConfig,
+    opts: Options,
+    applier: Applier,
+    view: Option<HostView>,
+    rule_group: HashMap<String, String>,
+    fw: Option<FirewallSpec>,
+    fw_applied: Option<String>,
+    needs_full: bool,
+    pending_since: Option<Instant>,
+    revision: i64,
+    seen_revision: i64,
+    genid: Option<u32>,
+    status: Arc<Mutex<Status>>,
+    file_tx: Option<std::sync::mpsc::Sender<String>>,
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Writes `text` to `path` atomically: a temp file next to it, fsync, rename, fsync of the
+/// directory.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("rules")
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+impl RuleFile {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn full_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(v) = &self.view {
+            out.push_str(&render(v.ruleset()));
+        }
+        if let Some(fw) = &self.fw {
+            out.push_str(&render_firewall(fw));
+        }
+        out
+    }
+
+    fn note_error(&self, e: impl std::fmt::Display) {
+        let msg = e.to_string();
+        tracing::error!(error = %msg, "refused; the ruleset in force stays");
+        self.lock().last_error = Some(msg);
+    }
+
+    /// One pass: the smallest transaction from what is in force to what should be.
+    async fn apply(&mut self) {
+        let fw_text = self.fw.as_ref().map(render_firewall);
+        let fw_changed = fw_text != self.fw_applied;
+        let (script, is_delta) = if self.needs_full {
+            if let Some(v) = self.view.as_mut() {
+                v.take_delta();
+            }
+            (self.full_text(), false)
+        } else {
+            let mut s = self
+                .view
+                .as_mut()
+                .map(|v| v.take_delta().script)
+                .unwrap_or_default();
+            if fw_changed {
+                s.push_str(fw_text.as_deref().unwrap_or(""));
+            }
+            (s, true)
+        };
+        if script.is_empty() {
+            self.pending_since = None;
+            self.lock().applied_revision = self.seen_revision;
+            return;
+        }
+        if self.opts.dry_run {
+            println!(
+                "# {} at revision {}",
+                if is_delta { "delta" } else { "ruleset" },
+                self.seen_revision
+            );
+            print!("{script}");
+            self.after_success(is_delta, fw_text, Duration::ZERO);
+            return;
+        }
+        let t = Instant::now();
+        match self.applier.apply(script).await {
+            Ok(()) => self.after_success(is_delta, fw_text, t.elapsed()),
+            Err(e) => {
+                self.needs_full = true;
+                self.lock().apply_failures += 1;
+                self.note_error(e);
+            }
+        }
+    }
+
+    fn after_success(&mut self, is_delta: bool, fw_text: Option<String>, took: Duration) {
+        self.needs_full = false;
+        self.fw_applied = fw_text;
+        self.revision = self.seen_revision;
+        self.pending_since = None;
+        self.genid = if self.opts.dry_run {
+            None
+        } else {
+            ruleset_genid().ok()
+        };
+        let text = self.full_text();
+        let (rules, sets, elements) = self
+            .view
+            .as_ref()
+            .map(|v| {
+                let rs = v.ruleset();
+                (
+                    rs.chains.values().map(|c| c.len() as i64).sum(),
+                    rs.sets.len() as i64,
+                    rs.sets.values().map(|s| s.elements.len() as i64).sum(),
+                )
+            })
+            .unwrap_or((0, 0, 0));
+        {
+            let mut st = self.lock();
+            st.applied_revision = self.revision;
+            st.applies += 1;
+            st.delta_applies += i64::from(is_delta);
+            st.last_error = None;
+            st.lag_seconds = 0.0;
+            st.rules = rules;
+            st.sets = sets;
+            st.elements = elements;
+            st.last_apply_seconds = took.as_secs_f64();
+            st.ruleset_hash = sha256_hex(&text);
+        }
+        if self.opts.once && !self.opts.dry_run {
+            // The process ends next: write now, not in the background.
+            if let Err(e) = write_atomically(&self.cfg.rule_file, &text) {
+                self.note_error(format!(
+                    "cannot write {}: {e}",
+                    self.cfg.rule_file.display()
+                ));
+            }
+        } else if let Some(tx) = &self.file_tx {
+            let _ = tx.send(text);
+        }
+    }
+
+    /// Drift: somebody else committed to nftables since our last apply.
+    async fn check_drift(&mut self) {
+        if self.opts.dry_run {
+            return;
+        }
+        let now = ruleset_genid().ok();
+        if now.is_some() && now != self.genid {
+            tracing::warn!(expected = ?self.genid, found = ?now, "nftables changed behind our back: restoring the ruleset");
+            self.needs_full = true;
+            self.lock().drift_repairs += 1;
+            self.apply().await;
+        }
+    }
+
+    fn load_snapshot(&mut self, revision: i64, text: &str) {
+        let state = match State::parse(text) {
+            Ok(s) => s,
+            Err(e) => return self.note_error(format!("snapshot at revision {revision}: {e}")),
+        };
+        match HostView::new(&state, &self.cfg.name) {
+            Ok(v) => {
+                self.rule_group = state
+                    .security_groups
+                    .iter()
+                    .flat_map(|g| {
+                        g.security_group_rules
+                            .iter()
+                            .map(|r| (r.id.clone(), g.id.clone()))
+                    })
+                    .collect();
+                let mut v = v;
+                v.set_drop_log(self.cfg.sg_droptailer.then_some(crate::DROP_LOG_GROUP));
+                self.view = Some(v);
+                self.needs_full = true;
+                self.seen_revision = revision;
+                self.pending_since.get_or_insert_with(Instant::now);
+            }
+            Err(e) => self.note_error(format!("snapshot at revision {revision}: {e}")),
+        }
+    }
+
+    /// One change from the stream, into the view (idempotent: a revision may come twice).
+    fn change(&mut self, v: &Value) {
+        if let Some(r) = v["revision"].as_i64() {
+            self.seen_revision = self.seen_revision.max(r);
+        }
+        self.lock().last_sync_unix = jiff::Timestamp::now().as_second();
+        let Some(view) = self.view.as_mut() else {
+            return;
+        };
+        let (kind, id, put) = (
+            v["kind"].as_str().unwrap_or(""),
+            v["id"].as_str().unwrap_or(""),
+            v["type"] == "put",
+        );
+        let obj = &v["object"];
+        let result: Result<(), String> = match (kind, put) {
+            ("port", true) => serde_json::from_value::<Port>(obj.clone())
+                .map_err(|e| format!("port {id}: {e}"))
+                .and_then(|p| view.upsert_port(p).map_err(|e| e.to_string())),
+            ("port", false) => {
+                view.remove_port(id);
+                Ok(())
+            }
+            ("security_group", true) => serde_json::from_value::<SecurityGroup>(obj.clone())
+                .map_err(|e| format!("security group {id}: {e}"))
+                .map(|mut sg| {
+                    sg.security_group_rules = view
+                        .group(id)
+                        .map(|g| g.security_group_rules.clone())
+                        .unwrap_or_default();
+                    view.upsert_group(sg);
+                }),
+            ("security_group", false) => view.remove_group(id).map_err(|e| e.to_string()),
+            ("security_group_rule", true) => {
+                let sg_id = obj["security_group_id"].as_str().unwrap_or("").to_string();
+                match serde_json::from_value::<Rule>(obj.clone()) {
+                    Ok(rule) => {
+                        let mut sg = view
+                            .group(&sg_id)
+                            .cloned()
+                            .unwrap_or_else(|| SecurityGroup {
+                                id: sg_id.clone(),
+                                name: String::new(),
+                                stateful: true,
+                                security_group_rules: Vec::new(),
+                            });
+                        sg.security_group_rules.retain(|r| r.id != rule.id);
+                        sg.security_group_rules.push(rule);
+                        view.upsert_group(sg);
+                        self.rule_group.insert(id.to_string(), sg_id);
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("rule {id}: {e}")),
+                }
+            }
+            ("security_group_rule", false) => {
+                if let Some(sg_id) = self.rule_group.remove(id) {
+                    if let Some(mut sg) = view.group(&sg_id).cloned() {
+                        sg.security_group_rules.retain(|r| r.id != id);
+                        view.upsert_group(sg);
+                    }
+                }
+                Ok(())
+            }
+            ("address_group", true) => serde_json::from_value::<AddressGroup>(obj.clone())
+                .map_err(|e| format!("address group {id}: {e}"))
+                .map(|a| view.upsert_address_group(a)),
+            ("address_group", false) => {
+                view.remove_address_group(id);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            self.note_error(e);
+        }
+        self.pending_since.get_or_insert_with(Instant::now);
+    }
+}
+
+fn static_state(path: &Path) -> Result<State, AgentError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AgentError::StaticState(format!("cannot read {}: {e}", path.display())))?;
+    State::parse(&text).map_err(|e| AgentError::StaticState(format!("{}: {e}", path.display())))
+}
+
+/// Writes rule files in the background, latest first (a burst writes once).
+fn file_writer(path: PathBuf) -> std::sync::mpsc::Sender<String> {
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::Builder::new()
+        .name("rule-file".into())
+        .spawn(move || {
+            while let Ok(mut text) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    text = newer;
+                }
+                if let Err(e) = write_atomically(&path, &text) {
+                    tracing::error!(path = %path.display(), error = %e, "cannot write the rule file");
+                }
+            }
+        })
+        .ok();
+    tx
+}
+
+/// Prometheus text of the status.
+pub fn metrics_text(s: &Status) -> String {
+    let mut out = String::new();
+    let mut m = |name: &str, kind: &str, help: &str, v: f64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{agent=\"{}\"}} {v}\n",
+            s.name
+        ));
+    };
+    m(
+        "palisade_agent_applied_revision",
+        "gauge",
+        "Server revision whose changes are in force.",
+        s.applied_revision as f64,
+    );
+    m(
+        "palisade_agent_applies_total",
+        "counter",
+        "Transactions applied.",
+        s.applies as f64,
+    );
+    m(
+        "palisade_agent_delta_applies_total",
+        "counter",
+        "Transactions that were deltas.",
+        s.delta_applies as f64,
+    );
+    m(
+        "palisade_agent_apply_failures_total",
+        "counter",
+        "Transactions nft refused.",
+        s.apply_failures as f64,
+    );
+    m(
+        "palisade_agent_drift_repairs_total",
+        "counter",
+        "Rulesets restored after an outside change.",
+        s.drift_repairs as f64,
+    );
+    m(
+        "palisade_agent_last_apply_seconds",
+        "gauge",
+        "Duration of the last apply.",
+        s.last_apply_seconds,
+    );
+    m(
+        "palisade_agent_rules",
+        "gauge",
+        "Rules in the security-group chains.",
+        s.rules as f64,
+    );
+    m(
+        "palisade_agent_set_elements",
+        "gauge",
+        "Elements in named sets.",
+        s.elements as f64,
+    );
+    m(
+        "palisade_agent_lag_seconds",
+        "gauge",
+        "Age of the oldest change not yet in force.",
+        s.lag_seconds,
+    );
+    m(
+        "palisade_agent_last_sync_timestamp_seconds",
+        "gauge",
+        "Unix time of the last contact with the source.",
+        s.last_sync_unix as f64,
+    );
+    out.push_str(&format!(
+        "# HELP palisade_agent_ruleset_info The ruleset in force.\n# TYPE palisade_agent_ruleset_info gauge\npalisade_agent_ruleset_info{{agent=\"{}\",hash=\"{}\"}} 1\n",
+        s.name, s.ruleset_hash
+    ));
+    out
+}
+
+async fn serve_metrics(addr: std::net::SocketAddr, status: Arc<Mutex<Status>>) {
+    let st = status.clone();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let s = st.lock().map(|s| s.clone()).unwrap_or_default();
+                async move { metrics_text(&s) }
+            }),
+        )
+        .route(
+            "/status",
+            axum::routing::get(move || {
+                let s = status.lock().map(|s| s.clone()).unwrap_or_default();
+                async move { axum::Json(s) }
+            }),
+        );
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => {
+            let _ = axum::serve(l, app).await;
+        }
+        Err(e) => tracing::error!(%addr, error = %e, "cannot serve /metrics"),
+    }
+}
+
+async fn report(client: &Signed, status: &Status) {
+    let body = json!({"agent": {
+        "applied_revision": status.applied_revision,
+        "ruleset_hash": status.ruleset_hash,
+        "rules": status.rules,
+        "sets": status.sets,
+        "elements": status.elements,
+        "last_error": status.last_error,
+        "lag_seconds": status.lag_seconds,
+        "applies": status.applies,
+        "delta_applies": status.delta_applies,
+        "drift_repairs": status.drift_repairs,
+        "version": env!("CARGO_PKG_VERSION"),
+    }});
+    let path = format!("/v2.0/palisade/agents/{}", status.name);
+    let r = client
+        .request(reqwest::Method::PUT, &path, body.to_string().into_bytes())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    match r {
+        Ok(resp) if resp.status().is_success() => {}
+        Ok(resp) => tracing::warn!(status = %resp.status(), "status report refused"),
+        Err(e) => tracing::debug!(error = %e, "status report failed"),
+    }
+}
+
+/// Runs the agent until it is stopped (or once).
+pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
+    let status = Arc::new(Mutex::new(Status {
+        name: cfg.name.clone(),
+        ..Status::default()
+    }));
+    let applier = Applier::start(opts.spawn_nft);
+    status
+        .lock()
+        .map(|mut s| s.applier = applier.mode.to_string())
+        .ok();
+    // Before any network call: what was in force last time is in force again.
+    if !opts.dry_run {
+        if let Ok(text) = std::fs::read_to_string(&cfg.rule_file) {
+            match applier.apply(text.clone()).await {
+                Ok(()) => {
+                    tracing::info!(file = %cfg.rule_file.display(), "last applied rule file restored");
+                    if let Ok(mut s) = status.lock() {
+                        s.ruleset_hash = sha256_hex(&text);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(file = %cfg.rule_file.display(), error = %e, "cannot restore the last rule file")
+                }
+            }
+        }
+    }
+    let mut rf = RuleFile {
+        file_tx: (!opts.dry_run).then(|| file_writer(cfg.rule_file.clone())),
+        cfg: cfg.clone(),
+        opts: opts.clone(),
+        applier,
+        view: None,
+        rule_group: HashMap::new(),
+        fw: None,
+        fw_applied: None,
+        needs_full: true,
+        pending_since: None,
+        revision: 0,
+        seen_revision: 0,
+        genid: None,
+        status: status.clone(),
+    };
+    if cfg.firewall.is_some() {
+        rf.fw = Some(FirewallSpec {
+            base: cfg.static_.firewall.clone().unwrap_or_default(),
+            cwnp: if cfg.cwnp.is_some() {
+                cfg.static_.cwnp.clone().unwrap_or_default()
+            } else {
+                Default::default()
+            },
+            services: if cfg.service.is_some() {
+                cfg.static_.services.clone().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            log_group: cfg.droptailer.then_some(crate::DROP_LOG_GROUP),
+        });
+    }
+    if cfg.securitygroups == Some(SourceKind::Static) {
+        if let Some(path) = &cfg.static_.security_groups {
+            let state = static_state(path)?;
+            let mut v = HostView::new(&state, &cfg.name)
+                .map_err(|e| AgentError::StaticState(e.to_string()))?;
+            v.set_drop_log(cfg.sg_droptailer.then_some(crate::DROP_LOG_GROUP));
+            rf.view = Some(v);
+        }
+    }
+    if let Some(addr) = cfg.metrics_addr {
+        tokio::spawn(serve_metrics(addr, status.clone()));
+    }
+    if (cfg.droptailer || cfg.sg_droptailer) && !opts.dry_run {
+        crate::droplog::start(cfg.drop_log.clone(), crate::DROP_LOG_GROUP);
+    }
+    let client = cfg.metal.as_ref().map(|m| Signed::new(m, cfg.key_type));
+    let (tx, mut rx) = mpsc::channel::<Update>(1024);
+    let follows = cfg.securitygroups == Some(SourceKind::Metal);
+    if let (Some(c), true) = (&client, follows) {
+        tokio::spawn(follow(c.clone(), tx.clone()));
+    } else {
+        // Nothing to wait for: apply what the static sources give.
+        rf.apply().await;
+        if opts.once {
+            return finish(&rf);
+        }
+    }
+    drop(tx);
+    let mut tick = tokio::time::interval(cfg.resync);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            u = rx.recv(), if follows => {
+                let Some(u) = u else { break };
+                let first_snapshot = matches!(u, Update::Snapshot { .. });
+                handle(&mut rf, u);
+                // Collect the rest of a burst.
+                let deadline = tokio::time::Instant::now() + cfg.debounce;
+                while let Ok(Some(more)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                    handle(&mut rf, more);
+                }
+                if rf.pending_since.is_some() || rf.needs_full {
+                    rf.apply().await;
+                }
+                if opts.once && first_snapshot {
+                    return finish(&rf);
+                }
+            }
+            _ = tick.tick() => {
+                rf.check_drift().await;
+                if let Some(since) = rf.pending_since {
+                    rf.lock().lag_seconds = since.elapsed().as_secs_f64();
+                }
+                if rf.needs_full && rf.view.is_some() {
+                    rf.apply().await;
+                }
+                if let Some(c) = &client {
+                    let s = rf.lock().clone();
+                    report(c, &s).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn handle(rf: &mut RuleFile, u: Update) {
+    match u {
+        Update::Snapshot { revision, text } => rf.load_snapshot(revision, &text),
+        Update::Change(v) => rf.change(&v),
+        Update::Down(e) => rf.lock().last_error = Some(format!("source unreachable: {e}")),
+    }
+}
+
+fn finish(rf: &RuleFile) -> Result<(), AgentError> {
+    match rf.lock().last_error.clone() {
+        Some(e) => Err(AgentError::Start(e)),
+        None => Ok(()),
+    }
+}

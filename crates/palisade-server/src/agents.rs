@@ -1,0 +1,217 @@
+//! Agents: HMAC-authenticated requests (metal-api style, see
+//! [`palisade_model::hmac_auth`]) and the status agents report at
+//! `/v2.0/palisade/agents`.
+
+use crate::http::{ApiError, AppState, Caller, RawBody, MAX_BODY};
+use crate::Context;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use palisade_model::hmac_auth::{self, KeyType};
+use palisade_model::Error;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The server's HMAC keys by type (`--hmac-view-key`, `--hmac-edit-key`,
+/// `--hmac-admin-key`); a type without a key refuses requests signed as that type.
+#[derive(Debug, Clone, Default)]
+pub struct HmacKeys {
+    /// `Metal-View`
+    pub view: Option<Vec<u8>>,
+    /// `Metal-Edit`
+    pub edit: Option<Vec<u8>>,
+    /// `Metal-Admin`
+    pub admin: Option<Vec<u8>>,
+}
+
+impl HmacKeys {
+    fn get(&self, k: KeyType) -> Option<&[u8]> {
+        match k {
+            KeyType::View => self.view.as_deref(),
+            KeyType::Edit => self.edit.as_deref(),
+            KeyType::Admin => self.admin.as_deref(),
+        }
+    }
+}
+
+/// The caller a verified key type stands for: `Metal-View` reads every project
+/// (`system_reader`), `Metal-Edit` and `Metal-Admin` act as cloud admin.
+fn context_of(kind: KeyType) -> Context {
+    let roles = match kind {
+        KeyType::View => vec!["reader".to_string(), "system_reader".to_string()],
+        KeyType::Edit | KeyType::Admin => vec!["admin".to_string()],
+    };
+    Context {
+        project_id: String::new(),
+        roles,
+        user: kind.name().to_string(),
+        user_id: String::new(),
+    }
+}
+
+/// Middleware: a request whose `Authorization` names a `Metal-…` key type is verified here
+/// (body included) and carries its [`Context`] on; any other request passes untouched.
+pub(crate) async fn hmac_layer(
+    State(s): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(auth) = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("Metal-"))
+        .map(String::from)
+    else {
+        return next.run(req).await;
+    };
+    let (mut parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return ApiError(Error::PayloadTooLarge(MAX_BODY + 1, MAX_BODY)).into_response(),
+    };
+    let date = parts
+        .headers
+        .get(hmac_auth::DATE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let now = jiff::Timestamp::now().as_second();
+    match hmac_auth::verify(&auth, date, now, parts.method.as_str(), path, &body, |k| {
+        s.hmac.get(k)
+    }) {
+        Ok(kind) => {
+            parts.extensions.insert(context_of(kind));
+            next.run(Request::from_parts(parts, Body::from(body))).await
+        }
+        Err(why) => {
+            tracing::warn!(%why, path, "HMAC request refused");
+            ApiError(Error::HmacRejected(why.to_string())).into_response()
+        }
+    }
+}
+
+/// What agents last reported, by name (kept in this replica's memory: agents report again
+/// every interval, so a restart forgets nothing that matters for long).
+#[derive(Debug, Default)]
+pub struct AgentRegistry(Mutex<BTreeMap<String, Value>>);
+
+/// The fields an agent reports, with their JSON types.
+const REPORT_FIELDS: &[(&str, &str)] = &[
+    ("applied_revision", "integer"),
+    ("ruleset_hash", "string"),
+    ("rules", "integer"),
+    ("sets", "integer"),
+    ("elements", "integer"),
+    ("last_error", "string or null"),
+    ("lag_seconds", "number"),
+    ("applies", "integer"),
+    ("delta_applies", "integer"),
+    ("drift_repairs", "integer"),
+    ("version", "string"),
+];
+
+fn check_report(obj: &Map<String, Value>) -> Result<(), Error> {
+    for (k, v) in obj {
+        let Some((_, ty)) = REPORT_FIELDS.iter().find(|(f, _)| f == k) else {
+            return Err(Error::BadRequest(format!(
+                "Unrecognized attribute(s) '{k}' in agent report"
+            )));
+        };
+        let ok = match *ty {
+            "integer" => v.as_i64().is_some_and(|n| n >= 0),
+            "string" => v.is_string(),
+            "string or null" => v.is_string() || v.is_null(),
+            _ => v.is_number(),
+        };
+        if !ok {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for {k}. Reason: {} is not a {ty}.",
+                palisade_model::error::quote(v)
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/agents", get(list_agents))
+        .route("/agents/{name}", get(show_agent).put(report))
+}
+
+fn may_read(ctx: &Context) -> Result<(), Error> {
+    if ctx.reads_all() {
+        Ok(())
+    } else {
+        Err(Error::PolicyNotAuthorized("get_palisade_agents".into()))
+    }
+}
+
+/// `PUT /v2.0/palisade/agents/{name}` with `{"agent": {applied_revision, ruleset_hash,
+/// rules, sets, elements, last_error, lag_seconds, …}}`: an agent's status report.
+async fn report(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    may_read(&ctx)?;
+    if name.is_empty() || name.len() > 255 {
+        return Err(Error::BadRequest(format!("Invalid agent name {name:?}")).into());
+    }
+    let obj = crate::http::single(&body, "agent")?;
+    check_report(&obj)?;
+    let mut agent = obj;
+    agent.insert("name".into(), json!(name));
+    agent.insert(
+        "reported_at".into(),
+        json!(jiff::Timestamp::now().to_string()),
+    );
+    let v = Value::Object(agent);
+    s.agents
+        .0
+        .lock()
+        .map_err(|_| Error::Internal("agent registry poisoned".into()))?
+        .insert(name, v.clone());
+    Ok((StatusCode::OK, axum::Json(json!({"agent": v}))).into_response())
+}
+
+/// `GET /v2.0/palisade/agents`: every agent's last report.
+async fn list_agents(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
+    may_read(&ctx)?;
+    let agents: Vec<Value> = s
+        .agents
+        .0
+        .lock()
+        .map_err(|_| Error::Internal("agent registry poisoned".into()))?
+        .values()
+        .cloned()
+        .collect();
+    Ok(axum::Json(json!({"agents": agents})).into_response())
+}
+
+/// `GET /v2.0/palisade/agents/{name}`.
+async fn show_agent(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    may_read(&ctx)?;
+    let v = s
+        .agents
+        .0
+        .lock()
+        .map_err(|_| Error::Internal("agent registry poisoned".into()))?
+        .get(&name)
+        .cloned()
+        .ok_or(Error::AgentNotFound(name))?;
+    Ok(axum::Json(json!({"agent": v})).into_response())
+}
