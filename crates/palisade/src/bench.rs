@@ -20,6 +20,8 @@ pub enum BenchCmd {
     Compile(CompileBench),
     /// Per-packet cost: new TCP connections/s through the ruleset (root; namespaces).
     Packet(PacketBench),
+    /// Latency from the API's 2xx to the rule in force in the kernel (root; namespaces).
+    Agent(crate::bench_agent::AgentBench),
     /// (internal) accept-and-close server for `bench packet`.
     #[command(hide = true)]
     CrrServer {
@@ -225,6 +227,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Auth(a) => auth(a).await?,
         BenchCmd::Compile(c) => return compile_bench(c),
         BenchCmd::Packet(p) => return packet_bench(p),
+        BenchCmd::Agent(a) => return crate::bench_agent::run(a).await,
         BenchCmd::CrrServer { port, seconds } => return crr_server(port, seconds),
         BenchCmd::CrrClient {
             addr,

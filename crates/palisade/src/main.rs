@@ -4,6 +4,7 @@
 
 mod agent;
 mod bench;
+mod bench_agent;
 mod commands;
 mod dataplane;
 mod output;
