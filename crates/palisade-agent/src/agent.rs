@@ -25,6 +25,9 @@ pub struct Options {
     pub dry_run: bool,
     /// Spawn `nft` for every apply instead of using libnftables in-process.
     pub spawn_nft: bool,
+    /// In a dry run, hand each script here (with the time it was ready) instead of printing
+    /// it: for benchmarks running many agents in one process.
+    pub observer: Option<mpsc::UnboundedSender<(Instant, String)>>,
 }
 
 /// Failures that stop the agent.
@@ -88,7 +91,7 @@ struct RuleFile {
     seen_revision: i64,
     genid: Option<u32>,
     status: Arc<Mutex<Status>>,
-    file_tx: Option<std::sync::mpsc::Sender<String>>,
+    file_tx: Option<std::sync::mpsc::Sender<InForce>>,
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -124,14 +127,11 @@ impl RuleFile {
     }
 
     fn full_text(&self) -> String {
-        let mut out = String::new();
-        if let Some(v) = &self.view {
-            out.push_str(&render(v.ruleset()));
+        InForce {
+            rs: self.view.as_ref().map(|v| v.ruleset().clone()),
+            fw: self.fw.as_ref().map(render_firewall),
         }
-        if let Some(fw) = &self.fw {
-            out.push_str(&render_firewall(fw));
-        }
-        out
+        .text()
     }
 
     fn note_error(&self, e: impl std::fmt::Display) {
@@ -165,6 +165,11 @@ impl RuleFile {
             self.lock().applied_revision = self.seen_revision;
             return;
         }
+        if let (true, Some(obs)) = (self.opts.dry_run, &self.opts.observer) {
+            let _ = obs.send((Instant::now(), script));
+            self.after_success(is_delta, fw_text, Duration::ZERO);
+            return;
+        }
         if self.opts.dry_run {
             println!(
                 "# {} at revision {}",
@@ -196,7 +201,6 @@ impl RuleFile {
         } else {
             ruleset_genid().ok()
         };
-        let text = self.full_text();
         let (rules, sets, elements) = self
             .view
             .as_ref()
@@ -220,18 +224,29 @@ impl RuleFile {
             st.sets = sets;
             st.elements = elements;
             st.last_apply_seconds = took.as_secs_f64();
-            st.ruleset_hash = sha256_hex(&text);
         }
-        if self.opts.once && !self.opts.dry_run {
-            // The process ends next: write now, not in the background.
-            if let Err(e) = write_atomically(&self.cfg.rule_file, &text) {
-                self.note_error(format!(
-                    "cannot write {}: {e}",
-                    self.cfg.rule_file.display()
-                ));
+        let snapshot = InForce {
+            rs: self.view.as_ref().map(|v| v.ruleset().clone()),
+            fw: self.fw_applied.clone(),
+        };
+        match &self.file_tx {
+            // Rendering the whole file costs as much as a full compile: off the apply path.
+            Some(tx) if !self.opts.once => {
+                let _ = tx.send(snapshot);
             }
-        } else if let Some(tx) = &self.file_tx {
-            let _ = tx.send(text);
+            _ => {
+                let text = snapshot.text();
+                self.lock().ruleset_hash = sha256_hex(&text);
+                if !self.opts.dry_run {
+                    // The process ends next: write now, not in the background.
+                    if let Err(e) = write_atomically(&self.cfg.rule_file, &text) {
+                        self.note_error(format!(
+                            "cannot write {}: {e}",
+                            self.cfg.rule_file.display()
+                        ));
+                    }
+                }
+            }
         }
     }
 
@@ -362,15 +377,34 @@ fn static_state(path: &Path) -> Result<State, AgentError> {
     State::parse(&text).map_err(|e| AgentError::StaticState(format!("{}: {e}", path.display())))
 }
 
-/// Writes rule files in the background, latest first (a burst writes once).
-fn file_writer(path: PathBuf) -> std::sync::mpsc::Sender<String> {
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
+/// What is in force: the security-group ruleset and the firewall table's text.
+struct InForce {
+    rs: Option<palisade_dataplane::Ruleset>,
+    fw: Option<String>,
+}
+
+impl InForce {
+    fn text(&self) -> String {
+        let mut out = self.rs.as_ref().map(render).unwrap_or_default();
+        out.push_str(self.fw.as_deref().unwrap_or(""));
+        out
+    }
+}
+
+/// Renders and writes rule files in the background, latest first (a burst writes once),
+/// and records the hash of what is in force.
+fn file_writer(path: PathBuf, status: Arc<Mutex<Status>>) -> std::sync::mpsc::Sender<InForce> {
+    let (tx, rx) = std::sync::mpsc::channel::<InForce>();
     std::thread::Builder::new()
         .name("rule-file".into())
         .spawn(move || {
-            while let Ok(mut text) = rx.recv() {
+            while let Ok(mut latest) = rx.recv() {
                 while let Ok(newer) = rx.try_recv() {
-                    text = newer;
+                    latest = newer;
+                }
+                let text = latest.text();
+                if let Ok(mut s) = status.lock() {
+                    s.ruleset_hash = sha256_hex(&text);
                 }
                 if let Err(e) = write_atomically(&path, &text) {
                     tracing::error!(path = %path.display(), error = %e, "cannot write the rule file");
@@ -537,7 +571,7 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
         }
     }
     let mut rf = RuleFile {
-        file_tx: (!opts.dry_run).then(|| file_writer(cfg.rule_file.clone())),
+        file_tx: (!opts.dry_run).then(|| file_writer(cfg.rule_file.clone(), status.clone())),
         cfg: cfg.clone(),
         opts: opts.clone(),
         applier,

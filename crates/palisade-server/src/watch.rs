@@ -133,9 +133,22 @@ async fn watch(
     State(s): State<AppState>,
     Caller(ctx): Caller,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     admin_only(&ctx)?;
+    // Server-sent events when asked for (`Accept: text/event-stream`); an SSE client resumes
+    // with `Last-Event-ID`, which carries the revision like `since`.
+    let sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| ("since".to_string(), v.to_string()));
     let since = url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .chain(last_event)
         .find(|(k, _)| k == "since")
         .map(|(_, v)| {
             v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
@@ -222,15 +235,39 @@ async fn watch(
                     let line = json!({"type": "error", "message": e.to_string()});
                     let mut out = serde_json::to_vec(&line).unwrap_or_default();
                     out.push(b'\n');
+                    let out = if sse { sse_frames(&out) } else { out };
                     let _ = tx.send(Ok(out.into())).await;
                     return;
                 }
             };
+            let lines = if sse { sse_frames(&lines) } else { lines };
             if tx.send(Ok(lines.into())).await.is_err() {
                 return;
             }
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+    let kind = if sse {
+        "text/event-stream"
+    } else {
+        "application/x-ndjson"
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], body).into_response())
+}
+
+/// NDJSON lines as SSE events: `id: <revision>` and `data: <line>`.
+fn sse_frames(lines: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lines.len() + 64);
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        if let Some(r) = serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|v| v["revision"].as_i64())
+        {
+            out.extend_from_slice(format!("id: {r}\n").as_bytes());
+        }
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\n\n");
+    }
+    out
 }

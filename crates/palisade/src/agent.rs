@@ -40,6 +40,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         once: args.once,
         dry_run: args.dry_run,
         spawn_nft: args.spawn_nft,
+        observer: None,
     };
     tokio::select! {
         r = palisade_agent::agent::run(cfg, opts) => r?,

@@ -22,6 +22,9 @@ pub enum BenchCmd {
     Packet(PacketBench),
     /// Latency from the API's 2xx to the rule in force in the kernel (root; namespaces).
     Agent(crate::bench_agent::AgentBench),
+    /// One change fanned out to many agents watching one server (dry-run agents in this
+    /// process).
+    Fanout(crate::bench_agent::FanoutBench),
     /// (internal) accept-and-close server for `bench packet`.
     #[command(hide = true)]
     CrrServer {
@@ -228,6 +231,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Compile(c) => return compile_bench(c),
         BenchCmd::Packet(p) => return packet_bench(p),
         BenchCmd::Agent(a) => return crate::bench_agent::run(a).await,
+        BenchCmd::Fanout(f) => return crate::bench_agent::fanout(f).await,
         BenchCmd::CrrServer { port, seconds } => return crr_server(port, seconds),
         BenchCmd::CrrClient {
             addr,

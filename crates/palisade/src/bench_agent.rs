@@ -32,7 +32,9 @@ impl Drop for Cleanup {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        if !self.ns.is_empty() {
+            let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -267,5 +269,204 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
             v.last().copied().unwrap_or(f64::NAN)
         );
     }
+    Ok(())
+}
+
+/// Options of `palisade bench fanout`.
+#[derive(Args, Debug, Clone)]
+pub struct FanoutBench {
+    /// Agents (dry-run agents in this process, each with its own watch connection).
+    #[arg(long, default_value_t = 200)]
+    agents: usize,
+    /// Changes to time.
+    #[arg(long, default_value_t = 20)]
+    changes: usize,
+}
+
+/// Resident memory (kB) and CPU seconds (user + system) of a process.
+fn usage(pid: u32) -> (u64, f64) {
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0);
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit(')').next()?.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        })
+        .unwrap_or(0.0);
+    (rss, ticks / 100.0)
+}
+
+pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let dir = std::env::temp_dir().join(format!("palfanout{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let key = "bench-fanout-key-0123456789";
+    let mut server = Command::new(&exe)
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--hmac-view-key",
+            key,
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = server.id();
+    let mut first = String::new();
+    let mut lines = BufReader::new(server.stdout.take().context("server stdout")?);
+    lines.read_line(&mut first)?;
+    std::thread::spawn(move || for _ in lines.lines() {});
+    let mut cl = Cleanup {
+        ns: String::new(),
+        children: vec![server],
+        dir: dir.clone(),
+    };
+    let url = first
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix("/v2.0"))
+        .context("server URL")?
+        .to_string();
+    let token = std::fs::read_to_string(dir.join("data/admin-token"))?
+        .trim()
+        .to_string();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{url}{path}"))
+            .header("x-auth-token", &token)
+            .json(&body)
+            .send()
+    };
+    let net: serde_json::Value = post(
+        "/v2.0/networks",
+        serde_json::json!({"network": {"name": "n"}}),
+    )
+    .await?
+    .json()
+    .await?;
+    let sg: serde_json::Value = post(
+        "/v2.0/security-groups",
+        serde_json::json!({"security_group": {"name": "db"}}),
+    )
+    .await?
+    .json()
+    .await?;
+    let sg_id = sg["security_group"]["id"]
+        .as_str()
+        .context("group id")?
+        .to_string();
+    post(
+        "/v2.0/ports",
+        serde_json::json!({"port": {"network_id": net["network"]["id"], "security_groups": [sg_id],
+            "fixed_ips": [{"ip_address": "198.18.2.1"}], "binding:host_id": "fan"}}),
+    )
+    .await?;
+    let (rss0, _) = usage(pid);
+    let yaml = format!(
+        "name: fan\nsources:\n  metal:\n    url: {url}\n    hmac: {key}\ncontrollers:\n  securitygroups:\n    source: metal\n"
+    );
+    let cfg = palisade_agent::config::Config::parse(&yaml, std::path::Path::new("fanout.yaml"))?
+        .check()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant, String)>();
+    for i in 0..b.agents {
+        let (otx, mut orx) = tokio::sync::mpsc::unbounded_channel();
+        let opts = palisade_agent::agent::Options {
+            dry_run: true,
+            observer: Some(otx),
+            ..Default::default()
+        };
+        tokio::spawn(palisade_agent::agent::run(cfg.clone(), opts));
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some((t, script)) = orx.recv().await {
+                if tx.send((i, t, script)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    // Every agent has its first ruleset.
+    let mut ready = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ready.len() < b.agents {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (i, _, _) = tokio::time::timeout(left, rx.recv())
+            .await
+            .context("agents did not all start in 60 s")?
+            .context("agents gone")?;
+        ready.insert(i);
+    }
+    let (rss1, cpu1) = usage(pid);
+    let mut lat = Vec::new();
+    let mut all = Vec::new();
+    for c in 0..b.changes {
+        let word = (30000 + c).to_string();
+        let r = post(
+            "/v2.0/security-group-rules",
+            serde_json::json!({"security_group_rule": {"security_group_id": sg_id, "direction": "ingress",
+                "protocol": "tcp", "port_range_min": 30000 + c, "port_range_max": 30000 + c}}),
+        )
+        .await?;
+        let t0 = Instant::now();
+        anyhow::ensure!(r.status().is_success(), "rule: {}", r.text().await?);
+        let mut got = std::collections::HashSet::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = 0.0;
+        while got.len() < b.agents {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (i, t, script) = tokio::time::timeout(left, rx.recv())
+                .await
+                .context("a change did not reach every agent in 30 s")?
+                .context("agents gone")?;
+            if script
+                .split(|ch: char| !ch.is_ascii_digit())
+                .any(|w| w == word)
+                && got.insert(i)
+            {
+                let ms = t.saturating_duration_since(t0).as_secs_f64() * 1e3;
+                lat.push(ms);
+                last = f64::max(last, ms);
+            }
+        }
+        all.push(last);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (rss2, cpu2) = usage(pid);
+    lat.sort_by(f64::total_cmp);
+    all.sort_by(f64::total_cmp);
+    println!("| {} agents, {} changes | figure |", b.agents, b.changes);
+    println!("| --- | --- |");
+    println!("| delivery to one agent (API 2xx → its delta computed), p50 / p99 / max | {:.1} / **{:.1}** / {:.1} ms |", pct(&lat, 0.5), pct(&lat, 0.99), lat.last().copied().unwrap_or(f64::NAN));
+    println!(
+        "| until the last of the {} agents has it, p50 / max | {:.1} / {:.1} ms |",
+        b.agents,
+        pct(&all, 0.5),
+        all.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "| server RSS: before agents / with {} watchers / after the changes | {} / {} / {} MB |",
+        b.agents,
+        rss0 / 1024,
+        rss1 / 1024,
+        rss2 / 1024
+    );
+    println!(
+        "| server CPU for the {} changes (user + system) | {:.2} s |",
+        b.changes,
+        cpu2 - cpu1
+    );
+    cl.children.iter_mut().for_each(|c| {
+        let _ = c.kill();
+    });
     Ok(())
 }

@@ -191,3 +191,82 @@ async fn watch_from_a_compacted_or_future_revision_is_refused_clearly() {
         .unwrap_or("")
         .contains("since"));
 }
+
+/// The same stream as server-sent events, resumable with `Last-Event-ID`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_as_server_sent_events_resumes_from_last_event_id() {
+    let s = Server::start();
+    let (_, snap) = s.call("GET", "/v2.0/palisade/snapshot", None).await;
+    let rev = snap["revision"].as_i64().expect("revision");
+    let a = s.create_sg("sse-a").await;
+    let b = s.create_sg("sse-b").await;
+    let http = reqwest::Client::new();
+    let read_events = |last: i64| {
+        let want = b.clone();
+        let req = http
+            .get(format!("{}/v2.0/palisade/watch", s.url))
+            .header("x-auth-token", &s.token)
+            .header("accept", "text/event-stream")
+            .header("last-event-id", last.to_string());
+        async move {
+            let resp = req.send().await.expect("watch");
+            assert_eq!(
+                resp.headers()["content-type"],
+                "text/event-stream",
+                "SSE content type"
+            );
+            let mut body = resp.bytes_stream();
+            let mut text = String::new();
+            let mut events: Vec<(i64, Value)> = Vec::new();
+            while !events
+                .iter()
+                .any(|(_, v)| v["kind"] == "security_group" && v["id"] == want.as_str())
+            {
+                let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+                    .await
+                    .expect("an event in time")
+                    .expect("stream open")
+                    .expect("chunk");
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                events = text
+                    .split("\n\n")
+                    .filter(|e| e.contains("data: "))
+                    .map(|e| {
+                        let id = e
+                            .lines()
+                            .find_map(|l| l.strip_prefix("id: "))
+                            .and_then(|n| n.parse().ok())
+                            .expect("every event has an id");
+                        let data = e
+                            .lines()
+                            .find_map(|l| l.strip_prefix("data: "))
+                            .expect("data line");
+                        (id, serde_json::from_str(data).expect("data is JSON"))
+                    })
+                    .collect();
+            }
+            events
+        }
+    };
+    let first = read_events(rev).await;
+    let (id, ev) = first
+        .iter()
+        .find(|(_, v)| v["kind"] == "security_group" && v["id"] == a.as_str())
+        .expect("the event of the first group created after the snapshot");
+    assert_eq!(
+        ev["revision"].as_i64(),
+        Some(*id),
+        "the event id is the revision"
+    );
+    assert!(
+        first.windows(2).all(|w| w[0].0 <= w[1].0),
+        "in revision order"
+    );
+    // Resuming from that id starts after it.
+    let resumed = read_events(*id).await;
+    assert!(
+        resumed.iter().all(|(r, _)| r > id),
+        "nothing at or before the last id seen"
+    );
+    assert!(resumed.iter().all(|(_, v)| v["id"] != a.as_str()));
+}
