@@ -5,7 +5,7 @@
 use crate::config::{AgentConfig, SourceKind};
 use crate::nft::{ruleset_genid, Applier};
 use crate::source::{follow, Signed, Update};
-use palisade_dataplane::firewall::{render_firewall, FirewallSpec};
+use palisade_dataplane::firewall::{render_firewall, FirewallDoc, FirewallSpec};
 use palisade_dataplane::state::{AddressGroup, Port, Rule, SecurityGroup};
 use palisade_dataplane::{render, HostView, State};
 use serde_json::{json, Value};
@@ -84,6 +84,7 @@ struct RuleFile {
     view: Option<HostView>,
     rule_group: HashMap<String, String>,
     fw: Option<FirewallSpec>,
+    fw_doc: Option<FirewallDoc>,
     fw_applied: Option<String>,
     needs_full: bool,
     pending_since: Option<Instant>,
@@ -264,7 +265,73 @@ impl RuleFile {
         }
     }
 
+    /// The firewall table's spec from its sources: static parts from the config, the
+    /// rest from this firewall's document on the server (none there: base rules only, so
+    /// the forward path stays closed).
+    fn rebuild_fw(&mut self) {
+        let cfg = &self.cfg;
+        let Some(fw_src) = cfg.firewall else {
+            self.fw = None;
+            return;
+        };
+        let doc = self.fw_doc.clone().unwrap_or_default();
+        let pick = |src: Option<SourceKind>| src.map(|k| k == SourceKind::Metal);
+        self.fw = Some(FirewallSpec {
+            base: match fw_src {
+                SourceKind::Metal => doc.firewall.clone(),
+                SourceKind::Static => cfg.static_.firewall.clone().unwrap_or_default(),
+            },
+            cwnp: match pick(cfg.cwnp) {
+                Some(true) => doc.cwnp.clone(),
+                Some(false) => cfg.static_.cwnp.clone().unwrap_or_default(),
+                None => Default::default(),
+            },
+            services: match pick(cfg.service) {
+                Some(true) => doc.services.clone(),
+                Some(false) => cfg.static_.services.clone().unwrap_or_default(),
+                None => Vec::new(),
+            },
+            log_group: cfg.droptailer.then_some(crate::DROP_LOG_GROUP),
+        });
+    }
+
+    /// This firewall's document from the server changed (None: deleted).
+    fn firewall_doc(&mut self, doc: Option<Value>) {
+        match doc.map(FirewallDoc::parse).transpose() {
+            Ok(d) => {
+                self.fw_doc = d;
+                self.rebuild_fw();
+                self.pending_since.get_or_insert_with(Instant::now);
+            }
+            Err(e) => self.note_error(format!("firewall {}: {e}", self.cfg.name)),
+        }
+    }
+
     fn load_snapshot(&mut self, revision: i64, text: &str) {
+        #[derive(serde::Deserialize)]
+        struct Firewalls {
+            #[serde(default)]
+            firewalls: Vec<Value>,
+        }
+        if let Ok(f) = serde_json::from_str::<Firewalls>(text) {
+            let mine = f
+                .firewalls
+                .into_iter()
+                .find(|d| d["name"] == self.cfg.name.as_str())
+                .map(|mut d| {
+                    if let Some(m) = d.as_object_mut() {
+                        m.remove("name");
+                    }
+                    d
+                });
+            self.firewall_doc(mine);
+        }
+        self.seen_revision = revision;
+        if self.cfg.securitygroups != Some(SourceKind::Metal) {
+            self.needs_full = true;
+            self.pending_since.get_or_insert_with(Instant::now);
+            return;
+        }
         let state = match State::parse(text) {
             Ok(s) => s,
             Err(e) => return self.note_error(format!("snapshot at revision {revision}: {e}")),
@@ -297,14 +364,23 @@ impl RuleFile {
             self.seen_revision = self.seen_revision.max(r);
         }
         self.lock().last_sync_unix = jiff::Timestamp::now().as_second();
-        let Some(view) = self.view.as_mut() else {
-            return;
-        };
         let (kind, id, put) = (
             v["kind"].as_str().unwrap_or(""),
             v["id"].as_str().unwrap_or(""),
             v["type"] == "put",
         );
+        if kind == "firewall" {
+            if id == self.cfg.name {
+                self.firewall_doc(put.then(|| v["object"].clone()));
+            }
+            return;
+        }
+        if self.cfg.securitygroups != Some(SourceKind::Metal) {
+            return;
+        }
+        let Some(view) = self.view.as_mut() else {
+            return;
+        };
         let obj = &v["object"];
         let result: Result<(), String> = match (kind, put) {
             ("port", true) => serde_json::from_value::<Port>(obj.clone())
@@ -578,6 +654,7 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
         view: None,
         rule_group: HashMap::new(),
         fw: None,
+        fw_doc: None,
         fw_applied: None,
         needs_full: true,
         pending_since: None,
@@ -586,22 +663,7 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
         genid: None,
         status: status.clone(),
     };
-    if cfg.firewall.is_some() {
-        rf.fw = Some(FirewallSpec {
-            base: cfg.static_.firewall.clone().unwrap_or_default(),
-            cwnp: if cfg.cwnp.is_some() {
-                cfg.static_.cwnp.clone().unwrap_or_default()
-            } else {
-                Default::default()
-            },
-            services: if cfg.service.is_some() {
-                cfg.static_.services.clone().unwrap_or_default()
-            } else {
-                Vec::new()
-            },
-            log_group: cfg.droptailer.then_some(crate::DROP_LOG_GROUP),
-        });
-    }
+    rf.rebuild_fw();
     if cfg.securitygroups == Some(SourceKind::Static) {
         if let Some(path) = &cfg.static_.security_groups {
             let state = static_state(path)?;
@@ -619,7 +681,8 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
     }
     let client = cfg.metal.as_ref().map(|m| Signed::new(m, cfg.key_type));
     let (tx, mut rx) = mpsc::channel::<Update>(1024);
-    let follows = cfg.securitygroups == Some(SourceKind::Metal);
+    let follows = [cfg.securitygroups, cfg.firewall, cfg.cwnp, cfg.service]
+        .contains(&Some(SourceKind::Metal));
     if let (Some(c), true) = (&client, follows) {
         tokio::spawn(follow(c.clone(), tx.clone()));
     } else {

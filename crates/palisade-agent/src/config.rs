@@ -408,13 +408,6 @@ impl Config {
             .as_ref()
             .map(|f| source("controllers.firewall", &f.source))
             .transpose()?;
-        if firewall == Some(SourceKind::Metal) {
-            return Err(ConfigError::Unsupported {
-                key: "controllers.firewall.source".into(),
-                message: "reading the firewall's base rules from the server (use source: static)"
-                    .into(),
-            });
-        }
         if c.firewall
             .as_ref()
             .and_then(|f| f.self_update.as_ref())
@@ -452,12 +445,6 @@ impl Config {
                     key,
                     "needs controllers.firewall (its rules live in the firewall's table)",
                 ));
-            }
-            if kind == Some(SourceKind::Metal) {
-                return Err(ConfigError::Unsupported {
-                    key: format!("{key}.source"),
-                    message: "reading policies from the server (use source: static)".into(),
-                });
             }
         }
         if monitor == Some(SourceKind::Static) {
@@ -615,9 +602,20 @@ mod examples {
         );
         assert!(err.to_string().contains("not supported yet"), "{err}");
         let metal = Config::load(&example("agent-metal.yaml")).expect("metal example");
-        assert_eq!(metal.name, "hv1");
-        assert_eq!(metal.securitygroups, Some(SourceKind::Metal));
-        assert!(metal.sg_droptailer && metal.metal.is_some());
+        assert_eq!(metal.name, "best-firewall-ever");
+        assert_eq!(
+            (metal.firewall, metal.cwnp),
+            (Some(SourceKind::Metal), Some(SourceKind::Metal))
+        );
+        assert!(metal.droptailer && metal.metal.is_some() && metal.securitygroups.is_none());
+        let hv = Config::load(&example("agent-hypervisor.yaml")).expect("hypervisor example");
+        assert_eq!(hv.name, "hv1");
+        assert_eq!(
+            hv.securitygroups,
+            Some(SourceKind::Metal),
+            "api is the alias of metal"
+        );
+        assert!(hv.sg_droptailer && hv.firewall.is_none());
         let st = Config::load(&example("agent-static.yaml")).expect("static example");
         assert_eq!(
             (st.firewall, st.cwnp, st.service),

@@ -413,3 +413,32 @@ pub fn render_firewall(spec: &FirewallSpec) -> String {
 pub fn remove_firewall() -> String {
     format!("table inet {FW_TABLE}\ndelete table inet {FW_TABLE}\n")
 }
+
+/// A firewall's document on the server (`PUT /v2.0/palisade/firewalls/<name>`): the same
+/// keys as the agent's static source.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallDoc {
+    /// base settings
+    #[serde(default)]
+    pub firewall: FirewallBase,
+    /// policies
+    #[serde(default)]
+    pub cwnp: Cwnp,
+    /// exposed services
+    #[serde(default)]
+    pub services: Vec<Service>,
+}
+
+impl FirewallDoc {
+    /// Parses and checks a document; errors name the key path and the value.
+    pub fn parse(v: serde_json::Value) -> Result<FirewallDoc, SpecError> {
+        let doc: FirewallDoc = serde_path_to_error::deserialize(v).map_err(|e| SpecError {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        doc.cwnp.validate("cwnp.")?;
+        validate_services(&doc.services, "services")?;
+        Ok(doc)
+    }
+}

@@ -79,6 +79,9 @@ pub enum Error {
     /// No or an unknown token.
     #[error("The request you have made requires authentication.")]
     NotAuthenticated,
+    /// No firewall document of that name.
+    #[error("Firewall {0} could not be found.")]
+    FirewallNotFound(String),
     /// No report from an agent of that name.
     #[error("Agent {0} could not be found.")]
     AgentNotFound(String),
@@ -202,6 +205,7 @@ impl Error {
             NotAuthenticated | HmacRejected(_) => 401,
             PolicyNotAuthorized(_) => 403,
             AgentNotFound(_)
+            | FirewallNotFound(_)
             | SecurityGroupNotFound(_)
             | SecurityGroupRuleNotFound(_)
             | AddressGroupNotFound(_)
@@ -261,6 +265,7 @@ impl Error {
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
             NotAuthenticated | HmacRejected(_) => "NotAuthenticated",
             AgentNotFound(_) => "AgentNotFound",
+            FirewallNotFound(_) => "FirewallNotFound",
             SecurityGroupNotFound(_) => "SecurityGroupNotFound",
             SecurityGroupRuleNotFound(_) => "SecurityGroupRuleNotFound",
             AddressGroupNotFound(_) => "AddressGroupNotFound",

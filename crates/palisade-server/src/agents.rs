@@ -145,6 +145,119 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{name}", get(show_agent).put(report))
+        .route("/firewalls", get(list_firewalls))
+        .route(
+            "/firewalls/{name}",
+            get(show_firewall).put(put_firewall).delete(delete_firewall),
+        )
+}
+
+fn firewall_name(name: &str) -> Result<(), Error> {
+    let ok = (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "Invalid firewall name {name:?}: 1-255 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// The stored document of a firewall, with its name.
+fn firewall_json(name: &str, raw: &[u8]) -> Value {
+    let mut v: Value = serde_json::from_slice(raw).unwrap_or_else(|_| json!({}));
+    if let Some(m) = v.as_object_mut() {
+        m.insert("name".into(), json!(name));
+    }
+    v
+}
+
+/// The firewalls' documents, by name (`firewall/<name>` keys of the index).
+pub(crate) fn firewalls(idx: &crate::index::Index) -> BTreeMap<String, Value> {
+    idx.raw
+        .iter()
+        .filter_map(|(k, r)| {
+            k.strip_prefix("firewall/")
+                .map(|n| (n.to_string(), firewall_json(n, &r.value)))
+        })
+        .collect()
+}
+
+/// `GET /v2.0/palisade/firewalls`.
+async fn list_firewalls(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    may_read(&ctx)?;
+    let idx = s.service.cache().read();
+    let all: Vec<Value> = firewalls(&idx).into_values().collect();
+    Ok(axum::Json(json!({"firewalls": all})).into_response())
+}
+
+/// `GET /v2.0/palisade/firewalls/{name}`.
+async fn show_firewall(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    may_read(&ctx)?;
+    let idx = s.service.cache().read();
+    let raw = idx
+        .raw
+        .get(&crate::keys::firewall(&name))
+        .ok_or_else(|| Error::FirewallNotFound(name.clone()))?;
+    Ok(axum::Json(json!({"firewall": firewall_json(&name, &raw.value)})).into_response())
+}
+
+/// `PUT /v2.0/palisade/firewalls/{name}` with `{"firewall": {"firewall": {…base…},
+/// "cwnp": {"ingress", "egress"}, "services": […]}}` (admin): what the agent named `name`
+/// enforces when its firewall, cwnp or service controller reads the server.
+async fn put_firewall(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    if !ctx.is_admin() {
+        return Err(Error::PolicyNotAuthorized("update_palisade_firewall".into()).into());
+    }
+    firewall_name(&name)?;
+    let mut obj = crate::http::single(&body, "firewall")?;
+    obj.remove("name");
+    let doc = Value::Object(obj);
+    palisade_dataplane::firewall::FirewallDoc::parse(doc.clone()).map_err(|e| {
+        Error::BadRequest(format!(
+            "Invalid input for firewall.{}. Reason: {}",
+            e.path, e.message
+        ))
+    })?;
+    s.service
+        .put_raw(crate::keys::firewall(&name), &doc)
+        .await?;
+    Ok(axum::Json(
+        json!({"firewall": firewall_json(&name, &serde_json::to_vec(&doc).unwrap_or_default())}),
+    )
+    .into_response())
+}
+
+/// `DELETE /v2.0/palisade/firewalls/{name}` (admin).
+async fn delete_firewall(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if !ctx.is_admin() {
+        return Err(Error::PolicyNotAuthorized("delete_palisade_firewall".into()).into());
+    }
+    let key = crate::keys::firewall(&name);
+    if !s.service.cache().read().raw.contains_key(&key) {
+        return Err(Error::FirewallNotFound(name).into());
+    }
+    s.service.delete_raw(key).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn may_read(ctx: &Context) -> Result<(), Error> {

@@ -87,3 +87,8 @@ pub fn user_name(domain: &str, name: &str) -> String {
 pub fn assignment(project: &str, user: &str, role: &str) -> String {
     format!("assignment/{project}/{user}/{role}")
 }
+
+/// A firewall's document (base rules, CWNPs, services) for agents.
+pub fn firewall(name: &str) -> String {
+    format!("firewall/{name}")
+}

@@ -21,6 +21,7 @@ const KINDS: &[(&str, &str)] = &[
     ("port/", "port"),
     ("network/", "network"),
     ("addrgroup/", "address_group"),
+    ("firewall/", "firewall"),
 ];
 
 fn kind_of(key: &str) -> Option<(&'static str, &str)> {
@@ -51,6 +52,7 @@ fn wire(kind: &str, bytes: &[u8]) -> Value {
         "port" => conv(bytes, Port::to_json),
         "network" => conv(bytes, Network::to_json),
         "address_group" => conv(bytes, AddressGroup::to_json),
+        "firewall" => serde_json::from_slice(bytes).unwrap_or(Value::Null),
         _ => Value::Null,
     }
 }
@@ -122,6 +124,11 @@ async fn snapshot(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Resp
         "address_groups",
         &mut idx.address_groups.values().map(|e| e.bytes.as_ref()),
     );
+    let fws: Vec<Vec<u8>> = crate::agents::firewalls(&idx)
+        .values()
+        .map(|v| serde_json::to_vec(v).unwrap_or_default())
+        .collect();
+    section("firewalls", &mut fws.iter());
     out.push(b'}');
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }

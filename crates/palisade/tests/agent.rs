@@ -676,3 +676,118 @@ fn a_static_config_enforces_its_firewall_and_policies() {
         "the rule file is written"
     );
 }
+
+/// MEP-16's plain metal case: the firewall's base rules and CWNPs come from the server's
+/// document for it, and follow its changes; without a document the forward path is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewall_policies_follow_the_servers_document() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::new("agentmetal");
+    lab.add_ns("hv");
+    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    lab.add_host(
+        "out",
+        "tapout",
+        "fa:16:3e:00:05:01",
+        "198.18.5.1",
+        "fd00::5:1",
+    );
+    lab.add_host(
+        "in",
+        "tapin",
+        "fa:16:3e:00:06:01",
+        "198.18.6.1",
+        "fd00::6:1",
+    );
+    lab.serve("in", &[80, 22]);
+    lab.uplink("hv", "198.19.254.13", "198.19.254.14");
+    let server = Server::start_on("198.19.254.13:0", &["--hmac-view-key", KEY]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("agent.yaml");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/examples/agent-metal.yaml"),
+    )
+    .expect("example")
+    .replace("http://198.18.0.1:9696", &server.url)
+    .replace("change-me-to-the-servers-view-key", KEY)
+    .replace(
+        "/etc/palisade/firewall.v4",
+        &tmp.path().join("fw.v4").display().to_string(),
+    )
+    .replace("enabled: true", "enabled: false");
+    std::fs::write(&config, format!("{text}resyncInterval: 1s\n")).expect("config");
+    let agent = Agent::start(&lab, "hv", &config, tmp.path().join("agent.log"));
+    assert!(
+        within(10.0, || nft(
+            &lab,
+            "hv",
+            &["list", "table", "inet", "palisade_fw"]
+        )
+        .0),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        !lab.open("out", "198.18.6.1", 80, None),
+        "no document: closed"
+    );
+    let doc = |port: u16| {
+        json!({"firewall": {"firewall": {"internalPrefixes": ["198.18.6.0/24"]},
+            "cwnp": {"ingress": [{"from": [{"cidr": "198.18.5.0/24"}], "ports": [{"port": port}]}]}}})
+    };
+    let (st, v) = server
+        .call(
+            "PUT",
+            "/v2.0/palisade/firewalls/best-firewall-ever",
+            Some(doc(80)),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(
+        within(5.0, || lab.open("out", "198.18.6.1", 80, None)),
+        "{}",
+        agent.log()
+    );
+    assert!(!lab.open("out", "198.18.6.1", 22, None));
+    let (st, _) = server
+        .call(
+            "PUT",
+            "/v2.0/palisade/firewalls/best-firewall-ever",
+            Some(doc(22)),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(within(5.0, || lab.open("out", "198.18.6.1", 22, None)
+        && !lab.open("out", "198.18.6.1", 80, None)));
+    // A bad document is refused by the server, naming the field.
+    let (st, v) = server
+        .call(
+            "PUT",
+            "/v2.0/palisade/firewalls/best-firewall-ever",
+            Some(json!({"firewall": {"cwnp": {"ingress": [{"ports": [{"port": 80, "endPort": 10}]}]}}})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["NeutronError"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cwnp.ingress[0].ports[0].endPort"),
+        "{v}"
+    );
+    let (st, _) = server
+        .call(
+            "DELETE",
+            "/v2.0/palisade/firewalls/best-firewall-ever",
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert!(
+        within(5.0, || !lab.open("out", "198.18.6.1", 22, None)),
+        "deleted: closed again"
+    );
+}

@@ -270,6 +270,35 @@ impl Service {
         &self.store
     }
 
+    /// Writes one key (a document with no invariants beyond its own shape).
+    pub(crate) async fn put_raw(
+        &self,
+        key: String,
+        value: &serde_json::Value,
+    ) -> Result<Revision, Error> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
+        let (_, rev) = self
+            .write(|_, _| {
+                let mut plan = Plan::default();
+                plan.put_raw(key.clone(), bytes.clone());
+                Ok((plan, ()))
+            })
+            .await?;
+        Ok(rev)
+    }
+
+    /// Deletes one key.
+    pub(crate) async fn delete_raw(&self, key: String) -> Result<Revision, Error> {
+        let (_, rev) = self
+            .write(|_, _| {
+                let mut plan = Plan::default();
+                plan.delete(key.clone());
+                Ok((plan, ()))
+            })
+            .await?;
+        Ok(rev)
+    }
+
     /// Plans with `f` against the current index and commits; on a lost race, plans again.
     pub(crate) async fn write<T>(
         &self,
