@@ -20,6 +20,10 @@ const NFULA_PREFIX: u16 = 10;
 /// Lines written per second at most (the kernel's limit comes first; this guards the disk).
 const MAX_LINES_PER_SEC: u32 = 200;
 
+/// The drop log is rotated (to `<path>.1`, replacing the previous one) at this size, so it
+/// never holds more than twice this on disk.
+pub const ROTATE_BYTES: u64 = 64 << 20;
+
 fn nl_msg(ty: u16, flags: u16, group: u16, attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
     let mut m = vec![0u8; 16];
     m.extend_from_slice(&[libc::AF_UNSPEC as u8, 0]);
@@ -252,6 +256,7 @@ pub fn start(path: PathBuf, group: u16) {
                 }
             };
             let (mut second, mut written) = (0i64, 0u32);
+            let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
             loop {
                 let batch = match sock.recv() {
                     Ok(b) => b,
@@ -274,7 +279,25 @@ pub fn start(path: PathBuf, group: u16) {
                     let d = decode(&prefix, &payload);
                     let mut v = serde_json::to_value(&d).unwrap_or_default();
                     v["time"] = serde_json::json!(now.to_string());
-                    let _ = writeln!(file, "{v}");
+                    let line = format!("{v}\n");
+                    size += line.len() as u64;
+                    let _ = file.write_all(line.as_bytes());
+                    if size >= ROTATE_BYTES {
+                        let _ = file.flush();
+                        let mut old = path.clone().into_os_string();
+                        old.push(".1");
+                        let _ = std::fs::rename(&path, &old);
+                        match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+                            Ok(f) => {
+                                file = f;
+                                size = 0;
+                            }
+                            Err(e) => {
+                                tracing::error!(path = %path.display(), error = %e, "droptailer: cannot reopen the drop log");
+                                return;
+                            }
+                        }
+                    }
                 }
                 let _ = file.flush();
             }

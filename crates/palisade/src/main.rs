@@ -168,6 +168,13 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
+            // A config the agent refuses exits with EX_CONFIG (78), so a service manager
+            // can stop restarting it (systemd: RestartPreventExitStatus=78).
+            if e.downcast_ref::<palisade_agent::config::ConfigError>()
+                .is_some()
+            {
+                return std::process::ExitCode::from(78);
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -791,3 +791,34 @@ async fn firewall_policies_follow_the_servers_document() {
         "deleted: closed again"
     );
 }
+
+/// A config the agent refuses (here MEP-16's Gardener example: Kubernetes sources) ends it
+/// at once with the key path and exit status 78 (EX_CONFIG), so a service manager stops
+/// restarting it instead of crash-looping.
+#[test]
+fn a_refused_config_exits_with_ex_config() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/examples/agent-gardener.yaml");
+    let out = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(&example)
+        .output()
+        .expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("sources.seed") && err.contains("not supported yet"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(&bad, "controllers:\n  cwnp:\n    source: static\n").expect("write");
+    let out = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("controllers.cwnp.source"), "{err}");
+}
