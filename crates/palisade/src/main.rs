@@ -8,6 +8,7 @@ mod bench_agent;
 mod commands;
 mod dataplane;
 mod output;
+mod reconcile;
 mod server;
 
 use clap::{Args, Parser, Subcommand};
@@ -122,6 +123,11 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::QuotaCmd,
     },
+    /// Managed security groups of Kubernetes clusters from OpenStackCluster manifests.
+    Reconcile {
+        #[command(subcommand)]
+        cmd: reconcile::ReconcileCmd,
+    },
     /// Compile a host's view of a state file to nftables text (no server needed).
     Compile(dataplane::CompileArgs),
     /// Explain the verdict for a packet to or from a port of a state file.
@@ -137,7 +143,22 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // `palisade reconcile … -f FILE` takes files as kubectl does, while everywhere else
+    // `-f` is the output format (as in the openstack CLI): spell it out for clap.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .iter()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        .is_some_and(|a| a == "reconcile")
+    {
+        for a in args.iter_mut().skip(1) {
+            if a == "-f" {
+                *a = "--filename".into();
+            }
+        }
+    }
+    let cli = Cli::parse_from(args);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -159,6 +180,10 @@ fn main() -> std::process::ExitCode {
             Command::Quota { cmd } => commands::quota(cmd, &conn).await,
             Command::Admin { cmd } => commands::admin(cmd, &conn).await,
             Command::Bench { cmd } => bench::run(cmd).await,
+            Command::Reconcile { cmd } => match conn.client().await {
+                Ok(client) => reconcile::run(cmd, client).await,
+                Err(e) => Err(e),
+            },
             Command::Compile(args) => dataplane::run_compile(args, conn.format),
             Command::Explain(args) => dataplane::run_explain(args),
             Command::Lint(args) => dataplane::run_lint(args, &conn.output()),
@@ -166,6 +191,9 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<reconcile::PlanHasChanges>().is_some() => {
+            std::process::ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("Error: {e:#}");
             // A config the agent refuses exits with EX_CONFIG (78), so a service manager
