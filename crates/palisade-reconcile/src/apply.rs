@@ -496,6 +496,11 @@ pub async fn reconcile(
     if dry_run {
         return Ok((p, None, rec.calls));
     }
+    if p.is_empty() {
+        // Nothing to do: what was read is the state; two requests in all.
+        let st = status(cluster, &observed, &[], &p);
+        return Ok((p, Some(st), rec.calls));
+    }
     let applied = apply(&mut rec, cluster, &observed, &p).await?;
     let after = observe(&mut rec, cluster).await?;
     let left = plan(cluster, &after, prune);

@@ -25,6 +25,8 @@ pub enum BenchCmd {
     /// One change fanned out to many agents watching one server (dry-run agents in this
     /// process).
     Fanout(crate::bench_agent::FanoutBench),
+    /// Plan and apply of a large cluster spec with `palisade reconcile`'s engine.
+    Reconcile(crate::bench_agent::ReconcileBench),
     /// (internal) accept-and-close server for `bench packet`.
     #[command(hide = true)]
     CrrServer {
@@ -232,6 +234,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Packet(p) => return packet_bench(p),
         BenchCmd::Agent(a) => return crate::bench_agent::run(a).await,
         BenchCmd::Fanout(f) => return crate::bench_agent::fanout(f).await,
+        BenchCmd::Reconcile(r) => return crate::bench_agent::reconcile_bench(r).await,
         BenchCmd::CrrServer { port, seconds } => return crr_server(port, seconds),
         BenchCmd::CrrClient {
             addr,

@@ -6,6 +6,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,43 @@ fn sh(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A `palisade server` child on `listen` with the HMAC view key, its data in `dir`:
+/// (process, base URL, admin token).
+fn start_server(
+    exe: &Path,
+    listen: &str,
+    key: &str,
+    dir: &Path,
+) -> anyhow::Result<(Child, String, String)> {
+    let mut server = Command::new(exe)
+        .args([
+            "server",
+            "--listen",
+            listen,
+            "--hmac-view-key",
+            key,
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut first = String::new();
+    let mut lines = BufReader::new(server.stdout.take().context("server stdout")?);
+    lines.read_line(&mut first)?;
+    // Keep reading: the server must never write into a closed pipe.
+    std::thread::spawn(move || for _ in lines.lines() {});
+    let url = first
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix("/v2.0"))
+        .context("server URL")?
+        .to_string();
+    let token = std::fs::read_to_string(dir.join("data/admin-token"))?
+        .trim()
+        .to_string();
+    Ok((server, url, token))
+}
+
 fn pct(v: &[f64], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v.get(i).copied().unwrap_or(f64::NAN)
@@ -81,33 +119,8 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
         sh(&a)?;
     }
     let key = "bench-agent-key-0123456789";
-    let mut server = Command::new(&exe)
-        .args([
-            "server",
-            "--listen",
-            "198.19.254.9:0",
-            "--hmac-view-key",
-            key,
-            "--data-dir",
-        ])
-        .arg(dir.join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut first = String::new();
-    let mut lines = BufReader::new(server.stdout.take().context("server stdout")?);
-    lines.read_line(&mut first)?;
-    // Keep reading: the server must never write into a closed pipe.
-    std::thread::spawn(move || for _ in lines.lines() {});
+    let (server, url, token) = start_server(&exe, "198.19.254.9:0", key, &dir)?;
     cl.children.push(server);
-    let url = first
-        .split_whitespace()
-        .find_map(|w| w.strip_suffix("/v2.0"))
-        .context("server URL")?
-        .to_string();
-    let token = std::fs::read_to_string(dir.join("data/admin-token"))?
-        .trim()
-        .to_string();
     let http = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         http.post(format!("{url}{path}"))
@@ -309,37 +322,13 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("palfanout{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let key = "bench-fanout-key-0123456789";
-    let mut server = Command::new(&exe)
-        .args([
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--hmac-view-key",
-            key,
-            "--data-dir",
-        ])
-        .arg(dir.join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let (server, url, token) = start_server(&exe, "127.0.0.1:0", key, &dir)?;
     let pid = server.id();
-    let mut first = String::new();
-    let mut lines = BufReader::new(server.stdout.take().context("server stdout")?);
-    lines.read_line(&mut first)?;
-    std::thread::spawn(move || for _ in lines.lines() {});
     let mut cl = Cleanup {
         ns: String::new(),
         children: vec![server],
         dir: dir.clone(),
     };
-    let url = first
-        .split_whitespace()
-        .find_map(|w| w.strip_suffix("/v2.0"))
-        .context("server URL")?
-        .to_string();
-    let token = std::fs::read_to_string(dir.join("data/admin-token"))?
-        .trim()
-        .to_string();
     let http = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         http.post(format!("{url}{path}"))
@@ -468,5 +457,133 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
     cl.children.iter_mut().for_each(|c| {
         let _ = c.kill();
     });
+    Ok(())
+}
+
+/// Options of `palisade bench reconcile`.
+#[derive(Args, Debug, Clone)]
+pub struct ReconcileBench {
+    /// Additional groups in the cluster's spec.
+    #[arg(long, default_value_t = 50)]
+    groups: usize,
+    /// Rules per additional group.
+    #[arg(long, default_value_t = 20)]
+    rules: usize,
+    /// Machines (ports tagged with the cluster).
+    #[arg(long, default_value_t = 20)]
+    machines: usize,
+}
+
+pub async fn reconcile_bench(b: ReconcileBench) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let dir = std::env::temp_dir().join(format!("palreconcile{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (server, url, token) = start_server(&exe, "127.0.0.1:0", "bench-reconcile-key-0123", &dir)?;
+    let _cl = Cleanup {
+        ns: String::new(),
+        children: vec![server],
+        dir: dir.clone(),
+    };
+    let client = palisade_client::Client::new(&url, &token)?;
+    // Room for the cluster: quotas off for the admin project.
+    let (_, me) = client
+        .request(reqwest::Method::GET, "/v2.0/palisade/tokens/self", None)
+        .await?;
+    let project = me["token"]["project_id"]
+        .as_str()
+        .context("project")?
+        .to_string();
+    client
+        .request(
+            reqwest::Method::PUT,
+            &format!("/v2.0/quotas/{project}"),
+            Some(&serde_json::json!({"quota": {"security_group": -1, "security_group_rule": -1, "port": -1}})),
+        )
+        .await?;
+    let (_, net) = client
+        .request(
+            reqwest::Method::POST,
+            "/v2.0/networks",
+            Some(&serde_json::json!({"network": {"name": "n"}})),
+        )
+        .await?;
+    let net_id = net["network"]["id"]
+        .as_str()
+        .context("network")?
+        .to_string();
+    for i in 0..b.machines {
+        let (_, p) = client
+            .request(
+                reqwest::Method::POST,
+                "/v2.0/ports",
+                Some(&serde_json::json!({"port": {"network_id": net_id, "name": format!("m{i}")}})),
+            )
+            .await?;
+        let id = p["port"]["id"].as_str().context("port")?;
+        let role = if i % 4 == 0 {
+            "control-plane"
+        } else {
+            "worker"
+        };
+        let mut tags = vec!["cluster=bench/c".to_string(), format!("role={role}")];
+        tags.push(format!("sg=g{}", i % b.groups.max(1)));
+        client
+            .request(
+                reqwest::Method::PUT,
+                &format!("/v2.0/ports/{id}/tags"),
+                Some(&serde_json::json!({"tags": tags})),
+            )
+            .await?;
+    }
+    let mut yaml = String::from("kind: OpenStackCluster\nmetadata: {name: c, namespace: bench}\nspec:\n  managedSubnets: [{cidr: 198.18.0.0/16}]\n  managedSecurityGroups:\n    allNodesSecurityGroupRules:\n      - {direction: ingress, protocol: udp, portRangeMin: 4789, portRangeMax: 4789, remoteManagedGroups: [controlplane, worker]}\n    additionalSecurityGroups:\n");
+    for g in 0..b.groups {
+        yaml.push_str(&format!("      - name: g{g}\n        rules:\n"));
+        for r in 0..b.rules {
+            yaml.push_str(&format!("          - {{direction: ingress, protocol: tcp, portRangeMin: {p}, portRangeMax: {p}, remoteIPPrefix: 198.18.{g}.0/24}}\n", p = 1000 + r));
+        }
+    }
+    let cluster = palisade_reconcile::spec::parse("bench.yaml", &yaml)?.remove(0);
+    let t = Instant::now();
+    let (plan, _, plan_calls) =
+        palisade_reconcile::apply::reconcile(&client, &cluster, false, true).await?;
+    let plan_time = t.elapsed();
+    let t = Instant::now();
+    let (_, _, apply_calls) =
+        palisade_reconcile::apply::reconcile(&client, &cluster, false, false).await?;
+    let apply_time = t.elapsed();
+    let t = Instant::now();
+    let (noop, _, noop_calls) =
+        palisade_reconcile::apply::reconcile(&client, &cluster, false, false).await?;
+    let noop_time = t.elapsed();
+    anyhow::ensure!(
+        noop.is_empty(),
+        "the second reconcile was not empty:\n{noop}"
+    );
+    let count = |calls: &[String], p: &str| calls.iter().filter(|c| c.starts_with(p)).count();
+    println!(
+        "| {} additional groups × {} rules, {} machines | time | API requests |",
+        b.groups, b.rules, b.machines
+    );
+    println!("| --- | ---: | --- |");
+    println!(
+        "| plan from scratch ({} steps) | {:.0} ms | {} (all reads) |",
+        plan.steps.len(),
+        plan_time.as_secs_f64() * 1e3,
+        plan_calls.len()
+    );
+    println!(
+        "| apply from scratch (plan, apply, read back) | {:.0} ms | {} ({} GET, {} POST, {} PUT, {} DELETE) |",
+        apply_time.as_secs_f64() * 1e3,
+        apply_calls.len(),
+        count(&apply_calls, "GET"),
+        count(&apply_calls, "POST"),
+        count(&apply_calls, "PUT"),
+        count(&apply_calls, "DELETE")
+    );
+    println!(
+        "| no-op reconcile | {:.0} ms | {} |",
+        noop_time.as_secs_f64() * 1e3,
+        noop_calls.len()
+    );
     Ok(())
 }
