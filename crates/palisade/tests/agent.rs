@@ -822,3 +822,167 @@ fn a_refused_config_exits_with_ex_config() {
     assert_eq!(out.status.code(), Some(78), "{err}");
     assert!(err.contains("controllers.cwnp.source"), "{err}");
 }
+
+/// Issue #6, acceptance 3 in the kernel: the Calico migration (rules moving from the node
+/// groups to the all-nodes group) never interrupts a BGP session between nodes: the agent
+/// enforces every intermediate state, and a connect every 10 ms never fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_calico_migration_never_breaks_the_flow() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::new("calico");
+    lab.add_ns("hv");
+    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    lab.add_host(
+        "cp",
+        "tapcp",
+        "fa:16:3e:00:0c:01",
+        "198.18.12.1",
+        "fd00::c:1",
+    );
+    lab.add_host(
+        "wk",
+        "tapwk",
+        "fa:16:3e:00:0d:01",
+        "198.18.13.1",
+        "fd00::d:1",
+    );
+    lab.serve("cp", &[179]);
+    lab.uplink("hv", "198.19.254.17", "198.19.254.18");
+    let server = Server::start_on("198.19.254.17:0", &["--hmac-view-key", KEY]);
+    let net = server.create_network("n").await;
+    let mut ports = Vec::new();
+    for (name, tap, mac, ip, role) in [
+        (
+            "cp-0",
+            "tapcp",
+            "fa:16:3e:00:0c:01",
+            "198.18.12.1",
+            "control-plane",
+        ),
+        (
+            "wk-0",
+            "tapwk",
+            "fa:16:3e:00:0d:01",
+            "198.18.13.1",
+            "worker",
+        ),
+    ] {
+        let (st, v) = server
+            .call(
+                "POST",
+                "/v2.0/ports",
+                Some(json!({"port": {"network_id": net, "name": name, "security_groups": [], "mac_address": mac,
+                    "fixed_ips": [{"ip_address": ip}], "binding:host_id": "hv1",
+                    "binding:profile": {"interface_name": tap}}})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let id = v["port"]["id"].as_str().expect("id").to_string();
+        let (st, _) = server
+            .call(
+                "PUT",
+                &format!("/v2.0/ports/{id}/tags"),
+                Some(json!({"tags": ["cluster=prod/c3", format!("role={role}")]})),
+            )
+            .await;
+        assert_eq!(st, 200);
+        ports.push(id);
+    }
+    // The old world: Calico rules in the node groups, no all-nodes group on the machines.
+    let head = "kind: OpenStackCluster\nmetadata: {name: c3, namespace: prod}\nspec:\n  managedSecurityGroups:\n";
+    let calico = "      - {direction: ingress, ethertype: IPv4, protocol: tcp, portRangeMin: 179, portRangeMax: 179, remoteManagedGroups: [controlplane, worker]}\n      - {direction: ingress, ethertype: IPv4, protocol: \"4\", remoteManagedGroups: [controlplane, worker]}\n";
+    let old = format!("{head}    controlPlaneNodesSecurityGroupRules:\n{calico}    workerNodesSecurityGroupRules:\n{calico}");
+    let client = palisade_client::Client::new(&server.url, &server.token).expect("client");
+    let old_cluster = palisade_reconcile::spec::parse("old", &old)
+        .expect("old")
+        .remove(0);
+    palisade_reconcile::apply::reconcile(&client, &old_cluster, false, false)
+        .await
+        .expect("old");
+    let (_, v) = server
+        .call(
+            "GET",
+            "/v2.0/security-groups?name=k8s-cluster-prod-c3-secgroup-allnodes",
+            None,
+        )
+        .await;
+    let allnodes = v["security_groups"][0]["id"]
+        .as_str()
+        .expect("allnodes")
+        .to_string();
+    for p in &ports {
+        let (_, v) = server.call("GET", &format!("/v2.0/ports/{p}"), None).await;
+        let keep: Vec<Value> = v["port"]["security_groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .filter(|g| **g != json!(allnodes))
+            .cloned()
+            .collect();
+        let (st, _) = server
+            .call(
+                "PUT",
+                &format!("/v2.0/ports/{p}"),
+                Some(json!({"port": {"security_groups": keep}})),
+            )
+            .await;
+        assert_eq!(st, 200);
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: hv1\nsources:\n  metal:\n    url: {}\n    hmac: {KEY}\ncontrollers:\n  securitygroups:\n    source: metal\nruleFile: {}\n",
+            server.url,
+            tmp.path().join("fw.v4").display()
+        ),
+    )
+    .expect("config");
+    let agent = Agent::start(&lab, "hv", &config, tmp.path().join("agent.log"));
+    assert!(
+        within(10.0, || lab.open("wk", "198.18.12.1", 179, None)),
+        "BGP allowed before: {}",
+        agent.log()
+    );
+    // Migrate while a connect runs every 10 ms.
+    let sampling = sampler(&lab, "wk", "198.18.12.1", 179, 2.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let new = format!("{head}    useLegacyCalicoRules: true\n");
+    let new_cluster = palisade_reconcile::spec::parse("new", &new)
+        .expect("new")
+        .remove(0);
+    let (plan, _, calls) =
+        palisade_reconcile::apply::reconcile(&client, &new_cluster, false, false)
+            .await
+            .expect("migrate");
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("DELETE /v2.0/security-group-rules/"))
+            .count()
+            >= 4,
+        "{plan}"
+    );
+    let (ok, bad) = sampled(sampling);
+    assert!(
+        ok > 20 && bad == 0,
+        "BGP during the migration: {ok} ok, {bad} failed\n{plan}"
+    );
+    // After: the node groups have no Calico rule; the all-nodes group carries them.
+    let (_, v) = server
+        .call(
+            "GET",
+            "/v2.0/security-groups?name=k8s-cluster-prod-c3-secgroup-controlplane",
+            None,
+        )
+        .await;
+    assert!(!v["security_groups"][0]["security_group_rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .any(|r| r["port_range_min"] == 179));
+    assert!(lab.open("wk", "198.18.12.1", 179, None));
+}
