@@ -701,3 +701,198 @@ impl fmt::Display for Plan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse;
+    use proptest::prelude::*;
+
+    /// Carries a plan out on a model of the server (what `apply` does over HTTP).
+    fn simulate(cluster: &Cluster, mut o: Observed, p: &Plan, next_id: &mut u32) -> Observed {
+        let ctag = format!("cluster={}", cluster.key());
+        let mut ids: BTreeMap<GroupKey, String> = BTreeMap::new();
+        for g in desired(cluster) {
+            if let Some(x) = o.groups.iter().find(|x| x.name == g.name) {
+                ids.insert(g.key.clone(), x.id.clone());
+            }
+        }
+        let mut fresh = || {
+            *next_id += 1;
+            format!("id{next_id}")
+        };
+        for s in &p.steps {
+            match s {
+                Step::CreateGroup { key, name, .. } => {
+                    let id = fresh();
+                    let rules = full_open()
+                        .into_iter()
+                        .map(|d| (fresh(), d.body, String::new()))
+                        .collect();
+                    o.groups.push(ObservedGroup {
+                        id: id.clone(),
+                        name: name.clone(),
+                        tags: vec![ctag.clone()],
+                        rules,
+                    });
+                    ids.insert(key.clone(), id);
+                }
+                Step::AdoptGroup { id, .. } => {
+                    if let Some(g) = o.groups.iter_mut().find(|g| &g.id == id) {
+                        g.tags.push(ctag.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        for s in &p.steps {
+            match s {
+                Step::AddRule { group, rule } => {
+                    let mut b = rule.body.clone();
+                    if let Some(r) = &rule.remote {
+                        b.insert("remote_group_id".into(), json!(ids[r]));
+                    }
+                    let rid = fresh();
+                    let gid = ids[group].clone();
+                    if let Some(g) = o.groups.iter_mut().find(|g| g.id == gid) {
+                        g.rules
+                            .push((rid, b, format!("{}{MARK}", rule.description)));
+                    }
+                }
+                Step::Attach { port, group, .. } => {
+                    if let Some(m) = o.machines.iter_mut().find(|m| &m.id == port) {
+                        m.security_groups.push(ids[group].clone());
+                    }
+                }
+                Step::RemoveRule { id, .. } => {
+                    for g in &mut o.groups {
+                        g.rules.retain(|(r, ..)| r != id);
+                    }
+                }
+                Step::Detach { port, group_id, .. } => {
+                    if let Some(m) = o.machines.iter_mut().find(|m| &m.id == port) {
+                        m.security_groups.retain(|g| g != group_id);
+                    }
+                }
+                Step::DeleteGroup { id, .. } => o.groups.retain(|g| &g.id != id),
+                _ => {}
+            }
+        }
+        o
+    }
+
+    fn rank(s: &Step) -> u8 {
+        match s {
+            Step::CreateGroup { .. } | Step::AdoptGroup { .. } => 0,
+            Step::AddRule { .. } => 1,
+            Step::Attach { .. } => 2,
+            Step::RemoveRule { .. } => 3,
+            Step::Detach { .. } => 4,
+            Step::DeleteGroup { .. } => 5,
+        }
+    }
+
+    fn manifest(seed: u64) -> String {
+        let mut x = seed | 1;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let rule = |next: &mut dyn FnMut(u64) -> u64| -> String {
+            let proto = ["tcp", "udp", "\"6\"", "icmp", "\"4\""][next(5) as usize];
+            let ports = if matches!(proto, "tcp" | "udp" | "\"6\"") {
+                let p = 1 + next(3000);
+                format!(", portRangeMin: {p}, portRangeMax: {}", p + next(3))
+            } else {
+                String::new()
+            };
+            let remote = match next(4) {
+                0 => String::new(),
+                1 => format!(", remoteIPPrefix: 198.18.{}.0/24", next(4)),
+                2 => ", remoteManagedGroups: [controlplane, worker]".to_string(),
+                _ => ", remoteManagedGroups: [allnodes]".to_string(),
+            };
+            let dir = if next(4) == 0 { "egress" } else { "ingress" };
+            format!("      - {{direction: {dir}, protocol: {proto}{ports}{remote}, description: d{}}}\n", next(3))
+        };
+        let mut m =
+            String::from("kind: OpenStackCluster\nmetadata: {name: c, namespace: ns}\nspec:\n");
+        if next(2) == 0 {
+            m.push_str("  bastion: {enabled: true}\n");
+        }
+        m.push_str("  managedSubnets: [{cidr: 198.18.40.0/24}]\n  managedSecurityGroups:\n");
+        m.push_str(&format!(
+            "    allowAllInClusterTraffic: {}\n    useLegacyCalicoRules: {}\n",
+            next(2) == 0,
+            next(2) == 0
+        ));
+        for list in [
+            "additionalControlPlaneSecurityGroupRules",
+            "additionalWorkerSecurityGroupRules",
+            "allNodesSecurityGroupRules",
+        ] {
+            let n = next(4);
+            if n > 0 {
+                m.push_str(&format!("    {list}:\n"));
+                for _ in 0..n {
+                    m.push_str(&rule(&mut next));
+                }
+            }
+        }
+        let groups = next(3);
+        if groups > 0 {
+            m.push_str("    additionalSecurityGroups:\n");
+            for g in 0..groups {
+                m.push_str(&format!("      - name: extra{g}\n        rules:\n"));
+                for _ in 0..1 + next(3) {
+                    m.push_str(&rule(&mut next).replacen("      - ", "          - ", 1));
+                }
+            }
+        }
+        m
+    }
+
+    fn machines(n: usize) -> Vec<Machine> {
+        (0..n)
+            .map(|i| Machine {
+                id: format!("p{i}"),
+                name: format!("m{i}"),
+                tags: vec![
+                    "cluster=ns/c".into(),
+                    ["role=control-plane", "role=worker", "role=bastion"][i % 3].into(),
+                    format!("sg=extra{}", i % 2),
+                ],
+                security_groups: vec!["default".into()],
+                port_security_enabled: true,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Applying a plan reaches the spec (the next plan is empty), from scratch and from
+        /// any earlier spec; every plan adds before it removes; the project's other groups
+        /// stay on the machines.
+        #[test]
+        fn applied_plans_converge_and_make_before_break(a in any::<u64>(), b in any::<u64>()) {
+            let ca = parse("a", &manifest(a)).expect("a").remove(0);
+            let cb = parse("b", &manifest(b)).expect("b").remove(0);
+            let mut ids = 0;
+            let o0 = Observed { groups: Vec::new(), machines: machines(5) };
+            let p1 = plan(&ca, &o0, false);
+            prop_assert!(p1.steps.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])), "{}", p1);
+            let o1 = simulate(&ca, o0, &p1, &mut ids);
+            let again = plan(&ca, &o1, false);
+            prop_assert!(again.is_empty(), "second plan not empty:\n{}\n{}", manifest(a), again);
+            let p2 = plan(&cb, &o1, false);
+            prop_assert!(p2.steps.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])), "{}", p2);
+            let o2 = simulate(&cb, o1, &p2, &mut ids);
+            let again = plan(&cb, &o2, false);
+            prop_assert!(again.is_empty(), "after a change, not empty:\n{}\n{}", manifest(b), again);
+            prop_assert!(o2.machines.iter().all(|m| m.security_groups.contains(&"default".to_string())));
+        }
+    }
+}
