@@ -1,13 +1,16 @@
 //! A revisioned key-value store with multi-key transactions, watch and compaction: the
-//! `Store` trait (etcd v3's model) and its embedded SQLite backend.
+//! `Store` trait (etcd v3's model), its embedded SQLite backend and its etcd backend.
 //!
 //! Every invariant of Palisade is enforced by the server inside one [`Txn`] whose compares
 //! guard what it read, so that it holds with several server replicas on one store. This
 //! crate knows nothing about security groups.
 
 pub mod conformance;
+mod etcd;
 mod sqlite;
+pub mod testing;
 
+pub use etcd::{EtcdConfig, EtcdStore};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
