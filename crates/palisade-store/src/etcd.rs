@@ -31,8 +31,45 @@ pub struct EtcdConfig {
 
 /// The etcd backend.
 pub struct EtcdStore {
-    client: Client,
+    /// One client per member, made on first use (a member down at start is tried later).
+    clients: std::sync::Arc<tokio::sync::Mutex<Vec<Option<Client>>>>,
+    /// The member requests go to first; moves on when it fails.
+    current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     prefix: String,
+    cfg: EtcdConfig,
+}
+
+/// A request that never reached a member (refused or unreachable connection): safe to send
+/// to the next member.
+fn not_delivered(e: &etcd_client::Error) -> bool {
+    let s = e.to_string();
+    s.contains("tcp connect error")
+        || s.contains("Connection refused")
+        || s.contains("transport error")
+}
+
+fn options(cfg: &EtcdConfig) -> ConnectOptions {
+    let mut opts = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(if cfg.timeout.is_zero() {
+            Duration::from_secs(5)
+        } else {
+            cfg.timeout
+        })
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+        .with_keep_alive_while_idle(true)
+        .with_require_leader(true);
+    if cfg.ca_cert.is_some() || cfg.client_cert.is_some() {
+        let mut tls = TlsOptions::new();
+        if let Some(ca) = &cfg.ca_cert {
+            tls = tls.ca_certificate(etcd_client::Certificate::from_pem(ca));
+        }
+        if let Some((cert, key)) = &cfg.client_cert {
+            tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
+        }
+        opts = opts.with_tls(tls);
+    }
+    opts
 }
 
 fn unavailable(e: etcd_client::Error) -> StoreError {
@@ -48,36 +85,83 @@ fn unavailable(e: etcd_client::Error) -> StoreError {
 impl EtcdStore {
     /// Connects (fails fast when no member answers).
     pub async fn connect(cfg: EtcdConfig) -> Result<EtcdStore, StoreError> {
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(3))
-            .with_timeout(if cfg.timeout.is_zero() {
-                Duration::from_secs(5)
-            } else {
-                cfg.timeout
-            })
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
-            .with_require_leader(true);
-        if cfg.ca_cert.is_some() || cfg.client_cert.is_some() {
-            let mut tls = TlsOptions::new();
-            if let Some(ca) = &cfg.ca_cert {
-                tls = tls.ca_certificate(etcd_client::Certificate::from_pem(ca));
-            }
-            if let Some((cert, key)) = &cfg.client_cert {
-                tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
-            }
-            opts = opts.with_tls(tls);
+        if cfg.endpoints.is_empty() {
+            return Err(StoreError::Unavailable("no etcd endpoints given".into()));
         }
-        let client = Client::connect(&cfg.endpoints, Some(opts))
-            .await
-            .map_err(unavailable)?;
         let prefix = if cfg.prefix.is_empty() {
             "/palisade/".to_string()
         } else {
             cfg.prefix.clone()
         };
-        let store = EtcdStore { client, prefix };
+        let store = EtcdStore {
+            clients: std::sync::Arc::new(tokio::sync::Mutex::new(vec![None; cfg.endpoints.len()])),
+            current: Default::default(),
+            prefix,
+            cfg,
+        };
         store.revision().await?;
         Ok(store)
+    }
+
+    async fn client(&self, i: usize) -> Result<Client, etcd_client::Error> {
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = &clients[i] {
+            return Ok(c.clone());
+        }
+        let c = Client::connect([self.cfg.endpoints[i].as_str()], Some(options(&self.cfg))).await?;
+        clients[i] = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs `f` on the current member; a request that could not be delivered goes to the
+    /// next member, any other failure is "unavailable" (and the next request starts at the
+    /// next member).
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        use std::sync::atomic::Ordering;
+        let n = self.cfg.endpoints.len();
+        let start = self.current.load(Ordering::Relaxed);
+        let limit = if self.cfg.timeout.is_zero() {
+            Duration::from_secs(5)
+        } else {
+            self.cfg.timeout
+        };
+        let mut last = String::from("no etcd member reachable");
+        for attempt in 0..n {
+            let i = (start + attempt) % n;
+            let client = match self.client(i).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("{}: {e}", self.cfg.endpoints[i]);
+                    continue;
+                }
+            };
+            match tokio::time::timeout(limit, f(client)).await {
+                Ok(Ok(v)) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Ok(Err(e)) if not_delivered(&e) => {
+                    last = format!("{}: {e}", self.cfg.endpoints[i]);
+                    self.clients.lock().await[i] = None;
+                }
+                Ok(Err(e)) => {
+                    self.current.store((i + 1) % n, Ordering::Relaxed);
+                    return Err(unavailable(e));
+                }
+                Err(_) => {
+                    self.current.store((i + 1) % n, Ordering::Relaxed);
+                    return Err(StoreError::Unavailable(format!(
+                        "etcd member {} did not answer within {limit:?}",
+                        self.cfg.endpoints[i]
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!("etcd: {last}")))
     }
 
     fn key(&self, k: &str) -> Vec<u8> {
@@ -135,25 +219,24 @@ impl EtcdStore {
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let k = self.key(key);
         let resp = self
-            .client
-            .clone()
-            .get(self.key(key), None)
-            .await
-            .map_err(unavailable)?;
+            .call(|mut c| {
+                let k = k.clone();
+                async move { c.get(k, None).await }
+            })
+            .await?;
         Ok(resp.kvs().first().and_then(|kv| self.kv(kv)))
     }
 
     async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
+        let (k, end) = (self.key(prefix), self.range_end(prefix));
         let resp = self
-            .client
-            .clone()
-            .get(
-                self.key(prefix),
-                Some(GetOptions::new().with_range(self.range_end(prefix))),
-            )
-            .await
-            .map_err(unavailable)?;
+            .call(|mut c| {
+                let (k, end) = (k.clone(), end.clone());
+                async move { c.get(k, Some(GetOptions::new().with_range(end))).await }
+            })
+            .await?;
         let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
         Ok((
             resp.kvs().iter().filter_map(|kv| self.kv(kv)).collect(),
@@ -171,12 +254,13 @@ impl Store for EtcdStore {
                 Op::Delete { key } => TxnOp::delete(self.key(key), None),
             })
             .collect();
+        let etxn = ETxn::new().when(compares).and_then(ops);
         let resp = self
-            .client
-            .clone()
-            .txn(ETxn::new().when(compares).and_then(ops))
-            .await
-            .map_err(unavailable)?;
+            .call(|mut c| {
+                let t = etxn.clone();
+                async move { c.txn(t).await }
+            })
+            .await?;
         Ok(TxnResponse {
             succeeded: resp.succeeded(),
             revision: resp.header().map(|h| h.revision()).unwrap_or(0),
@@ -185,13 +269,15 @@ impl Store for EtcdStore {
 
     async fn watch(&self, from: Revision) -> Result<WatchStream, StoreError> {
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        let client = self.client.clone();
         let prefix = self.prefix.clone();
         let end = self.range_end("");
         let me = EtcdStore {
-            client: client.clone(),
+            clients: self.clients.clone(),
+            current: self.current.clone(),
             prefix: prefix.clone(),
+            cfg: self.cfg.clone(),
         };
+        let cfg = self.cfg.clone();
         // The first revision wanted: 0 = the next one.
         let mut next = if from > 0 {
             from
@@ -199,28 +285,36 @@ impl Store for EtcdStore {
             self.revision().await? + 1
         };
         tokio::spawn(async move {
+            // One member at a time, the next one after a failure: a watch never stays on a
+            // dead member.
             let mut failures = 0u32;
+            let mut member = 0usize;
             loop {
-                let opts = WatchOptions::new()
-                    .with_range(end.clone())
-                    .with_start_revision(next)
-                    .with_progress_notify();
-                let mut stream = match client
-                    .clone()
-                    .watch(prefix.clone().into_bytes(), Some(opts))
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
+                let endpoint = cfg.endpoints[member % cfg.endpoints.len().max(1)].clone();
+                member += 1;
+                let started = async {
+                    let mut c = Client::connect([endpoint.as_str()], Some(options(&cfg))).await?;
+                    let opts = WatchOptions::new()
+                        .with_range(end.clone())
+                        .with_start_revision(next)
+                        .with_progress_notify();
+                    c.watch(prefix.clone().into_bytes(), Some(opts)).await
+                };
+                let mut stream = match tokio::time::timeout(Duration::from_secs(3), started).await {
+                    Ok(Ok(s)) => s,
+                    other => {
                         failures += 1;
-                        tracing::warn!(error = %e, "etcd watch: cannot start; retrying");
+                        let why = match other {
+                            Ok(Err(e)) => e.to_string(),
+                            Err(_) => "timed out".to_string(),
+                            Ok(Ok(_)) => String::new(),
+                        };
+                        tracing::warn!(endpoint, error = %why, "etcd watch: cannot start; trying the next member");
                         if tx.is_closed() {
                             return;
                         }
-                        tokio::time::sleep(Duration::from_millis(
-                            100 * u64::from(failures.min(20)),
-                        ))
-                        .await;
+                        tokio::time::sleep(Duration::from_millis(50 * u64::from(failures.min(20))))
+                            .await;
                         continue;
                     }
                 };
@@ -268,6 +362,17 @@ impl Store for EtcdStore {
                             }),
                         }
                     }
+                    // A progress notification (not the creation answer) says every revision
+                    // up to its header's has been sent.
+                    if batches.is_empty() && !resp.created() {
+                        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+                        if rev >= next {
+                            batches.push(EventBatch {
+                                revision: rev,
+                                events: Vec::new(),
+                            });
+                        }
+                    }
                     for b in batches {
                         if b.revision < next {
                             continue; // already delivered before a resume
@@ -288,22 +393,23 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        self.client
-            .clone()
-            .compact(revision, Some(CompactionOptions::new().with_physical()))
-            .await
-            .map_err(unavailable)?;
+        self.call(|mut c| async move {
+            c.compact(revision, Some(CompactionOptions::new().with_physical()))
+                .await
+        })
+        .await?;
         Ok(())
     }
 
     async fn revision(&self) -> Result<Revision, StoreError> {
         // A one-key read (of a key that never exists) returns the store's revision.
+        let k = self.key("\u{0}revision");
         let resp = self
-            .client
-            .clone()
-            .get(self.key("\u{0}revision"), None)
-            .await
-            .map_err(unavailable)?;
+            .call(|mut c| {
+                let k = k.clone();
+                async move { c.get(k, None).await }
+            })
+            .await?;
         Ok(resp.header().map(|h| h.revision()).unwrap_or(0))
     }
 }

@@ -35,6 +35,24 @@ pub struct ServerArgs {
     /// Shared key for agents signing as `Metal-Admin` (everything an admin token may do).
     #[arg(long, env = "PALISADE_HMAC_ADMIN_KEY", hide_env_values = true)]
     hmac_admin_key: Option<String>,
+    /// Store: `sqlite` (embedded, in --data-dir) or `etcd` (several replicas can share it).
+    #[arg(long = "store", env = "PALISADE_STORE", value_parser = ["sqlite", "etcd"], default_value = "sqlite")]
+    store_kind: String,
+    /// etcd client URLs, comma-separated (with --store etcd).
+    #[arg(long, env = "PALISADE_ETCD_ENDPOINTS", value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// Key prefix of this Palisade in etcd.
+    #[arg(long, env = "PALISADE_ETCD_PREFIX", default_value = "/palisade/")]
+    etcd_prefix: String,
+    /// PEM CA certificate for TLS to etcd.
+    #[arg(long, env = "PALISADE_ETCD_CA_FILE")]
+    etcd_ca_file: Option<PathBuf>,
+    /// PEM client certificate for TLS to etcd (with --etcd-key-file).
+    #[arg(long, env = "PALISADE_ETCD_CERT_FILE", requires = "etcd_key_file")]
+    etcd_cert_file: Option<PathBuf>,
+    /// PEM client key for TLS to etcd.
+    #[arg(long, env = "PALISADE_ETCD_KEY_FILE", requires = "etcd_cert_file")]
+    etcd_key_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -64,9 +82,55 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         )
     })?;
     let db = args.data_dir.join("palisade.db");
-    let store = SqliteStore::open(&db)
-        .map_err(|e| anyhow::anyhow!("cannot open store {}: {e}", db.display()))?;
-    let store: Arc<dyn palisade_store::Store> = Arc::new(store);
+    let (store, store_name): (Arc<dyn palisade_store::Store>, String) =
+        match args.store_kind.as_str() {
+            "etcd" => {
+                anyhow::ensure!(
+                    !args.etcd_endpoints.is_empty(),
+                    "--store etcd needs --etcd-endpoints URL[,URL…]"
+                );
+                let read = |p: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<Vec<u8>>> {
+                    p.as_ref()
+                        .map(|p| {
+                            std::fs::read(p)
+                                .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))
+                        })
+                        .transpose()
+                };
+                let cfg = palisade_store::EtcdConfig {
+                    endpoints: args.etcd_endpoints.clone(),
+                    prefix: args.etcd_prefix.clone(),
+                    ca_cert: read(&args.etcd_ca_file, "--etcd-ca-file")?,
+                    client_cert: match (
+                        read(&args.etcd_cert_file, "--etcd-cert-file")?,
+                        read(&args.etcd_key_file, "--etcd-key-file")?,
+                    ) {
+                        (Some(c), Some(k)) => Some((c, k)),
+                        _ => None,
+                    },
+                    timeout: std::time::Duration::from_secs(2),
+                };
+                let store = palisade_store::EtcdStore::connect(cfg).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot reach etcd at {}: {e}",
+                        args.etcd_endpoints.join(",")
+                    )
+                })?;
+                (
+                    Arc::new(store),
+                    format!(
+                        "etcd {} prefix {}",
+                        args.etcd_endpoints.join(","),
+                        args.etcd_prefix
+                    ),
+                )
+            }
+            _ => {
+                let store = SqliteStore::open(&db)
+                    .map_err(|e| anyhow::anyhow!("cannot open store {}: {e}", db.display()))?;
+                (Arc::new(store), db.display().to_string())
+            }
+        };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -109,7 +173,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             admin.token_file.display()
         );
     }
-    tracing::info!(listen = %local, store = %db.display(), "serving");
+    tracing::info!(listen = %local, store = %store_name, "serving");
     let service = Arc::new(service);
     tokio::spawn(maintenance(service.clone(), args.history));
     let state = AppState {

@@ -315,10 +315,18 @@ impl Service {
             };
             let (txn, out) = txn;
             let resp = self.store.txn(txn).await.map_err(store_error)?;
-            self.cache.wait_for(resp.revision).await?;
             if resp.succeeded {
+                self.cache.wait_for(resp.revision).await?;
                 return Ok((out, resp.revision));
             }
+            // Lost a race: plan again once the index has seen the winner. On a shared etcd
+            // the answer's revision may belong to another prefix and never reach the index,
+            // so the wait is bounded; a stale plan just fails its compares again.
+            let _ = tokio::time::timeout(
+                Duration::from_millis(500),
+                self.cache.wait_for(resp.revision),
+            )
+            .await;
             if attempt > 8 {
                 tokio::time::sleep(Duration::from_millis((attempt as u64).min(20))).await;
             }
