@@ -25,6 +25,8 @@ pub enum BenchCmd {
     /// One change fanned out to many agents watching one server (dry-run agents in this
     /// process).
     Fanout(crate::bench_agent::FanoutBench),
+    /// The API phases on the embedded store, on etcd with one replica and with three.
+    Etcd(crate::bench_agent::EtcdBench),
     /// Plan and apply of a large cluster spec with `palisade reconcile`'s engine.
     Reconcile(crate::bench_agent::ReconcileBench),
     /// (internal) accept-and-close server for `bench packet`.
@@ -111,31 +113,31 @@ pub struct AuthBench {
 
 #[derive(Args, Debug, Clone)]
 pub struct ApiBench {
-    /// Server URL.
+    /// Server URL; several, comma-separated, spread the requests over replicas.
     #[arg(long, env = "PALISADE_URL", default_value = "http://127.0.0.1:9696")]
-    url: String,
+    pub(crate) url: String,
     /// Token (admin, so the benchmark can lift its project's quotas).
     #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
-    token: String,
+    pub(crate) token: String,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Groups to create.
     #[arg(long, default_value_t = 200)]
-    groups: usize,
+    pub(crate) groups: usize,
     /// Rules to create in each group.
     #[arg(long, default_value_t = 10)]
-    rules_per_group: usize,
+    pub(crate) rules_per_group: usize,
     /// Full rule lists.
     #[arg(long, default_value_t = 50)]
-    lists: usize,
+    pub(crate) lists: usize,
     /// Rule lists filtered by security_group_id.
     #[arg(long, default_value_t = 500)]
-    filtered_lists: usize,
+    pub(crate) filtered_lists: usize,
 }
 
 /// Figures of one phase.
-pub struct PhaseResult {
+pub(crate) struct PhaseResult {
     name: &'static str,
     requests: usize,
     errors: usize,
@@ -146,11 +148,18 @@ pub struct PhaseResult {
 
 struct Http {
     client: reqwest::Client,
-    url: String,
+    /// Servers, used in turn.
+    urls: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
     token: String,
 }
 
 impl Http {
+    fn pick(&self) -> &str {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.urls[n % self.urls.len()]
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -159,7 +168,7 @@ impl Http {
     ) -> anyhow::Result<(u16, bytes::Bytes)> {
         let mut req = self
             .client
-            .request(method, format!("{}{}", self.url, path))
+            .request(method, format!("{}{}", self.pick(), path))
             .header("X-Auth-Token", &self.token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -235,6 +244,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Agent(a) => return crate::bench_agent::run(a).await,
         BenchCmd::Fanout(f) => return crate::bench_agent::fanout(f).await,
         BenchCmd::Reconcile(r) => return crate::bench_agent::reconcile_bench(r).await,
+        BenchCmd::Etcd(e) => return crate::bench_agent::etcd_bench(e).await,
         BenchCmd::CrrServer { port, seconds } => return crr_server(port, seconds),
         BenchCmd::CrrClient {
             addr,
@@ -242,9 +252,18 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             seconds,
         } => return crr_client(addr, port, seconds),
     };
+    print_phases(&results);
+    if results.iter().any(|r| r.errors > 0) {
+        bail!("some requests failed");
+    }
+    Ok(())
+}
+
+/// The phases as a Markdown table.
+pub(crate) fn print_phases(results: &[PhaseResult]) {
     println!("| phase | requests | errors | seconds | requests/s | p50 ms | p99 ms |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for r in &results {
+    for r in results {
         println!(
             "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} |",
             r.name,
@@ -256,19 +275,20 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             r.p99.as_secs_f64() * 1000.0
         );
     }
-    if results.iter().any(|r| r.errors > 0) {
-        bail!("some requests failed");
-    }
-    Ok(())
 }
 
-async fn api(a: ApiBench) -> anyhow::Result<Vec<PhaseResult>> {
+pub(crate) async fn api(a: ApiBench) -> anyhow::Result<Vec<PhaseResult>> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency * 2)
         .build()?;
     let http = Arc::new(Http {
         client,
-        url: a.url.trim_end_matches('/').to_string(),
+        urls: a
+            .url
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .collect(),
+        next: Default::default(),
         token: a.token.clone(),
     });
     // Lift the quotas of the token's project (Palisade says which project a token is for;
@@ -333,6 +353,11 @@ async fn api(a: ApiBench) -> anyhow::Result<Vec<PhaseResult>> {
         bail!("no group was created");
     }
     let ng = groups.len();
+    // With several replicas, let every replica's index see the groups first (writes are
+    // read-your-writes on the replica that made them, and milliseconds behind elsewhere).
+    if http.urls.len() > 1 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     // Task k goes to group k % ng, so concurrent requests hit different groups.
     let (h, g) = (http.clone(), groups.clone());
     out.push(

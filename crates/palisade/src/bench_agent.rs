@@ -58,6 +58,16 @@ fn start_server(
     key: &str,
     dir: &Path,
 ) -> anyhow::Result<(Child, String, String)> {
+    start_server_with(exe, listen, key, dir, &[])
+}
+
+fn start_server_with(
+    exe: &Path,
+    listen: &str,
+    key: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> anyhow::Result<(Child, String, String)> {
     let mut server = Command::new(exe)
         .args([
             "server",
@@ -68,6 +78,7 @@ fn start_server(
             "--data-dir",
         ])
         .arg(dir.join("data"))
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -329,10 +340,35 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
         children: vec![server],
         dir: dir.clone(),
     };
+    fanout_on(&[url], &token, key, &[pid], b.agents, b.changes).await?;
+    cl.children.iter_mut().for_each(|c| {
+        let _ = c.kill();
+    });
+    Ok(())
+}
+
+/// `agents` dry-run agents spread over the servers at `urls` (one store), `changes` rule
+/// creates through the first: delivery latency, and the servers' memory and CPU.
+async fn fanout_on(
+    urls: &[String],
+    token: &str,
+    key: &str,
+    pids: &[u32],
+    agents: usize,
+    changes: usize,
+) -> anyhow::Result<()> {
+    let url = urls[0].clone();
+    let b = FanoutBench { agents, changes };
+    let usage_all = || {
+        pids.iter().fold((0u64, 0f64), |(r, c), p| {
+            let (r2, c2) = usage(*p);
+            (r + r2, c + c2)
+        })
+    };
     let http = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         http.post(format!("{url}{path}"))
-            .header("x-auth-token", &token)
+            .header("x-auth-token", token)
             .json(&body)
             .send()
     };
@@ -360,12 +396,17 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
             "fixed_ips": [{"ip_address": "198.18.2.1"}], "binding:host_id": "fan"}}),
     )
     .await?;
-    let (rss0, _) = usage(pid);
-    let yaml = format!(
-        "name: fan\nsources:\n  metal:\n    url: {url}\n    hmac: {key}\ncontrollers:\n  securitygroups:\n    source: metal\n"
-    );
-    let cfg = palisade_agent::config::Config::parse(&yaml, std::path::Path::new("fanout.yaml"))?
-        .check()?;
+    let (rss0, _) = usage_all();
+    let mut cfgs = Vec::new();
+    for u in urls {
+        let yaml = format!(
+            "name: fan\nsources:\n  metal:\n    url: {u}\n    hmac: {key}\ncontrollers:\n  securitygroups:\n    source: metal\n"
+        );
+        cfgs.push(
+            palisade_agent::config::Config::parse(&yaml, std::path::Path::new("fanout.yaml"))?
+                .check()?,
+        );
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant, String)>();
     for i in 0..b.agents {
         let (otx, mut orx) = tokio::sync::mpsc::unbounded_channel();
@@ -374,7 +415,10 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
             observer: Some(otx),
             ..Default::default()
         };
-        tokio::spawn(palisade_agent::agent::run(cfg.clone(), opts));
+        tokio::spawn(palisade_agent::agent::run(
+            cfgs[i % cfgs.len()].clone(),
+            opts,
+        ));
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Some((t, script)) = orx.recv().await {
@@ -395,7 +439,7 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
             .context("agents gone")?;
         ready.insert(i);
     }
-    let (rss1, cpu1) = usage(pid);
+    let (rss1, cpu1) = usage_all();
     let mut lat = Vec::new();
     let mut all = Vec::new();
     for c in 0..b.changes {
@@ -430,7 +474,7 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
         all.push(last);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (rss2, cpu2) = usage(pid);
+    let (rss2, cpu2) = usage_all();
     lat.sort_by(f64::total_cmp);
     all.sort_by(f64::total_cmp);
     println!("| {} agents, {} changes | figure |", b.agents, b.changes);
@@ -454,9 +498,6 @@ pub async fn fanout(b: FanoutBench) -> anyhow::Result<()> {
         b.changes,
         cpu2 - cpu1
     );
-    cl.children.iter_mut().for_each(|c| {
-        let _ = c.kill();
-    });
     Ok(())
 }
 
@@ -585,5 +626,87 @@ pub async fn reconcile_bench(b: ReconcileBench) -> anyhow::Result<()> {
         noop_time.as_secs_f64() * 1e3,
         noop_calls.len()
     );
+    Ok(())
+}
+
+/// Options of `palisade bench etcd`.
+#[derive(Args, Debug, Clone)]
+pub struct EtcdBench {
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Groups to create.
+    #[arg(long, default_value_t = 200)]
+    groups: usize,
+    /// Rules per group.
+    #[arg(long, default_value_t = 10)]
+    rules_per_group: usize,
+    /// Watchers for the fan-out (dry-run agents, spread over the replicas).
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Changes fanned out.
+    #[arg(long, default_value_t = 10)]
+    changes: usize,
+}
+
+pub async fn etcd_bench(b: EtcdBench) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let dir = std::env::temp_dir().join(format!("paletcd{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let key = "bench-etcd-key-0123456789";
+    let api = |url: String, token: String| crate::bench::ApiBench {
+        url,
+        token,
+        concurrency: b.concurrency,
+        groups: b.groups,
+        rules_per_group: b.rules_per_group,
+        lists: 50,
+        filtered_lists: 500,
+    };
+    // The embedded store.
+    {
+        let (server, url, token) = start_server(&exe, "127.0.0.1:0", key, &dir.join("sqlite"))?;
+        let _cl = Cleanup {
+            ns: String::new(),
+            children: vec![server],
+            dir: dir.join("sqlite"),
+        };
+        println!("\n### embedded store (SQLite), one server\n");
+        crate::bench::print_phases(&crate::bench::api(api(url, token)).await?);
+    }
+    let etcd = palisade_store::testing::EtcdCluster::start(3)?;
+    let endpoints = etcd.endpoints().join(",");
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    let mut pids = Vec::new();
+    let mut token = String::new();
+    for i in 0..3 {
+        let (s, u, t) = start_server_with(
+            &exe,
+            "127.0.0.1:0",
+            key,
+            &dir.join(format!("r{i}")),
+            &["--store", "etcd", "--etcd-endpoints", &endpoints],
+        )?;
+        pids.push(s.id());
+        servers.push(s);
+        urls.push(u);
+        token = t;
+    }
+    let _cl = Cleanup {
+        ns: String::new(),
+        children: servers,
+        dir: dir.clone(),
+    };
+    println!("\n### etcd (3 members), one replica\n");
+    crate::bench::print_phases(&crate::bench::api(api(urls[0].clone(), token.clone())).await?);
+    println!("\n### etcd (3 members), three replicas (requests spread round-robin)\n");
+    crate::bench::print_phases(&crate::bench::api(api(urls.join(","), token.clone())).await?);
+    println!(
+        "\n### one change fanned out to {} watchers over three replicas on etcd\n",
+        b.watchers
+    );
+    fanout_on(&urls, &token, key, &pids, b.watchers, b.changes).await?;
+    drop(etcd);
     Ok(())
 }
