@@ -135,6 +135,17 @@ enum Command {
     /// Lint a state file: duplicate and shadowed rules, rules that never match, unused groups,
     /// administrative ports open to the world (exit 1 when there are findings).
     Lint(dataplane::LintArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (palisade.1 and one per subcommand) into a directory.
+    Man {
+        /// Where to write them.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -180,6 +191,17 @@ fn main() -> std::process::ExitCode {
             Command::Quota { cmd } => commands::quota(cmd, &conn).await,
             Command::Admin { cmd } => commands::admin(cmd, &conn).await,
             Command::Bench { cmd } => bench::run(cmd).await,
+            Command::Completions { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                let mut buf = Vec::new();
+                clap_complete::generate(shell, &mut cmd, "palisade", &mut buf);
+                use std::io::Write as _;
+                match std::io::stdout().write_all(&buf) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                    _ => Ok(()),
+                }
+            }
+            Command::Man { out } => man_pages(&out),
             Command::Reconcile { cmd } => match conn.client().await {
                 Ok(client) => reconcile::run(cmd, client).await,
                 Err(e) => Err(e),
@@ -206,4 +228,28 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Man pages from the CLI definition: `palisade.1` and `palisade-<sub>.1` for each
+/// subcommand (nested ones joined with `-`).
+fn man_pages(out: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    fn write(cmd: &clap::Command, name: &str, out: &std::path::Path) -> anyhow::Result<usize> {
+        let cmd = cmd.clone().name(name.to_string());
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+        let path = out.join(format!("{name}.1"));
+        std::fs::write(&path, buf)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        let mut n = 1;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            n += write(sub, &format!("{name}-{}", sub.get_name()), out)?;
+        }
+        Ok(n)
+    }
+    let root = <Cli as clap::CommandFactory>::command();
+    let n = write(&root, "palisade", out)?;
+    println!("wrote {n} man pages to {}", out.display());
+    Ok(())
 }

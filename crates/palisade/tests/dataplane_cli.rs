@@ -132,3 +132,61 @@ fn compile_explain_and_lint_from_a_state_file() {
         "{err}"
     );
 }
+
+/// `palisade completions SHELL` prints a script each shell accepts; `palisade man` writes a
+/// page per command that man can render.
+#[test]
+fn completions_and_man_pages() {
+    for (shell, check) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["completions", shell])
+            .output()
+            .expect("completions");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("reconcile") && text.contains("agent"),
+            "{shell}: subcommands in the script"
+        );
+        let have = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {check}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if shell == "bash" && have {
+            let script = tempfile::NamedTempFile::new().expect("tmp");
+            std::fs::write(script.path(), text.as_bytes()).expect("write");
+            let ok = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(script.path())
+                .status()
+                .expect("bash -n");
+            assert!(ok.success(), "bash parses the completion script");
+        }
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["man", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("man");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in [
+        "palisade.1",
+        "palisade-server.1",
+        "palisade-agent.1",
+        "palisade-reconcile-apply.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            text.contains(".TH") && text.contains(".SH NAME"),
+            "{page} is a man page"
+        );
+    }
+    let agent = std::fs::read_to_string(dir.path().join("palisade-agent.1")).expect("agent page");
+    assert!(agent.contains("config"), "options are documented");
+}
