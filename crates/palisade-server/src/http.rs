@@ -1164,7 +1164,9 @@ fn normalize_path(mut req: Request<Body>) -> Request<Body> {
     req
 }
 
-/// Adds `X-Openstack-Request-Id` (echoing the caller's, as Neutron does, or a new one).
+/// Adds `X-Openstack-Request-Id` (echoing the caller's, as Neutron does, or a new one) and
+/// logs one line per request: id, method, path (never the query's or headers' secrets:
+/// tokens travel in headers, which are not logged), status and duration.
 async fn request_id(req: Request<Body>, next: axum::middleware::Next) -> Response {
     let id = req
         .headers()
@@ -1173,7 +1175,17 @@ async fn request_id(req: Request<Body>, next: axum::middleware::Next) -> Respons
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(String::from)
         .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    if status >= 500 {
+        tracing::warn!(request_id = %id, %method, path, status, ms, "request");
+    } else {
+        tracing::info!(request_id = %id, %method, path, status, ms, "request");
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-openstack-request-id", v);
     }

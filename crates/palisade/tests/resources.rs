@@ -451,3 +451,48 @@ async fn address_groups_and_pagination() {
         "fields can ask for the embedded rules"
     );
 }
+
+/// Every request is logged once (JSON with --log-format json) with the request id the
+/// caller sent (or a new one, returned in X-Openstack-Request-Id), and no secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_logged_with_their_id_and_without_secrets() {
+    let s = common::Server::start_with(&["--log-format", "json"]);
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/v2.0/security-groups", s.url))
+        .header("x-auth-token", &s.token)
+        .header("x-openstack-request-id", "req-trace-me-1")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.headers()["x-openstack-request-id"], "req-trace-me-1");
+    let r = http
+        .get(format!("{}/v2.0/ports", s.url))
+        .header("x-auth-token", &s.token)
+        .send()
+        .await
+        .expect("request");
+    let generated = r.headers()["x-openstack-request-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    assert!(generated.starts_with("req-"), "{generated}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = s.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let find = |id: &str| {
+        lines
+            .iter()
+            .find(|v| v["fields"]["request_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no log line for {id}:\n{log}"))
+    };
+    let v = find("req-trace-me-1");
+    assert_eq!(v["fields"]["path"], "/v2.0/security-groups");
+    assert_eq!(v["fields"]["status"], 200);
+    assert_eq!(find(&generated)["fields"]["path"], "/v2.0/ports");
+    assert!(!log.contains(&s.token), "the token never reaches the log");
+}
