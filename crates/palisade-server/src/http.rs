@@ -1167,7 +1167,11 @@ fn normalize_path(mut req: Request<Body>) -> Request<Body> {
 /// Adds `X-Openstack-Request-Id` (echoing the caller's, as Neutron does, or a new one) and
 /// logs one line per request: id, method, path (never the query's or headers' secrets:
 /// tokens travel in headers, which are not logged), status and duration.
-async fn request_id(req: Request<Body>, next: axum::middleware::Next) -> Response {
+async fn request_id(
+    State(s): State<AppState>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
     let id = req
         .headers()
         .get("x-openstack-request-id")
@@ -1181,6 +1185,11 @@ async fn request_id(req: Request<Body>, next: axum::middleware::Next) -> Respons
     let mut resp = next.run(req).await;
     let status = resp.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1e3;
+    if path != "/metrics" {
+        s.service
+            .metrics()
+            .request(&path, method.as_str(), status, ms / 1e3);
+    }
     if status >= 500 {
         tracing::warn!(request_id = %id, %method, path, status, ms, "request");
     } else {
@@ -1239,6 +1248,7 @@ pub fn router(state: AppState) -> Router {
         );
     Router::new()
         .route("/", get(versions))
+        .route("/metrics", get(metrics))
         .nest("/v2.0", v2)
         .nest("/identity", crate::keystone::routes())
         .fallback(not_found)
@@ -1248,7 +1258,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::agents::hmac_layer,
         ))
-        .layer(axum::middleware::from_fn(request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_id,
+        ))
         .with_state(state)
 }
 
@@ -1264,4 +1277,20 @@ pub async fn serve(
     axum::serve(listener, tower::make::Shared::new(app))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// `GET /metrics`: Prometheus text format (no authentication, as exporters do; counts only).
+async fn metrics(State(s): State<AppState>) -> Response {
+    let text = {
+        let idx = s.service.cache().read();
+        s.service.metrics().render(&idx)
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

@@ -7,6 +7,7 @@ pub mod http;
 pub mod index;
 pub mod keys;
 pub mod keystone;
+pub mod metrics;
 pub mod query;
 pub mod service;
 pub mod watch;

@@ -194,7 +194,17 @@ async fn watch(
         None
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
+    let gauge = s.service.metrics().watch_clients.clone();
+    gauge.inc();
     tokio::spawn(async move {
+        // Counted while the stream runs.
+        struct Open(prometheus_client::metrics::gauge::Gauge);
+        impl Drop for Open {
+            fn drop(&mut self) {
+                self.0.dec();
+            }
+        }
+        let _open = Open(gauge);
         let mut pending = first;
         loop {
             let item = match pending.take() {

@@ -496,3 +496,115 @@ async fn requests_are_logged_with_their_id_and_without_secrets() {
     assert_eq!(find(&generated)["fields"]["path"], "/v2.0/ports");
     assert!(!log.contains(&s.token), "the token never reaches the log");
 }
+
+/// The value of the first sample of `name` whose labels contain every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|x| l.contains(x)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `/metrics` after a scripted workload: request counters, object gauges, transaction
+/// latency and open watch streams move by exactly what the workload did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_workload() {
+    let s = common::Server::start();
+    let http = reqwest::Client::new();
+    let scrape = || async {
+        http.get(format!("{}/metrics", s.url))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text")
+    };
+    let project = s.admin_project().await;
+    let (st, _) = s
+        .call(
+            "PUT",
+            &format!("/v2.0/quotas/{project}"),
+            Some(json!({"quota": {"security_group": -1, "security_group_rule": -1}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let before = scrape().await;
+    for i in 0..3 {
+        s.create_sg(&format!("m{i}")).await;
+    }
+    let (st, _) = s
+        .call(
+            "GET",
+            "/v2.0/security-groups/00000000-0000-0000-0000-000000000000",
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let after = scrape().await;
+    let created = |t: &str| {
+        sample(
+            t,
+            "palisade_http_requests_total",
+            &[
+                "route=\"/v2.0/security-groups\"",
+                "method=\"POST\"",
+                "status=\"201\"",
+            ],
+        )
+    };
+    assert_eq!(created(&after) - created(&before), 3.0, "{after}");
+    let missing = |t: &str| {
+        sample(
+            t,
+            "palisade_http_requests_total",
+            &[
+                "route=\"/v2.0/security-groups/{id}\"",
+                "method=\"GET\"",
+                "status=\"404\"",
+            ],
+        )
+    };
+    assert_eq!(missing(&after) - missing(&before), 1.0);
+    let groups = |t: &str| sample(t, "palisade_objects", &["kind=\"security_group\""]);
+    assert!(
+        groups(&after) - groups(&before) >= 3.0,
+        "3 groups (and the project's default) appeared"
+    );
+    let txns = |t: &str| sample(t, "palisade_store_txn_duration_seconds_count", &[]);
+    assert!(
+        txns(&after) - txns(&before) >= 3.0,
+        "three transactions at least"
+    );
+    assert!(
+        sample(
+            &after,
+            "palisade_http_request_duration_seconds_count",
+            &["route=\"/v2.0/security-groups\"", "method=\"POST\""]
+        ) >= 3.0
+    );
+    // A watch stream open is counted, and uncounted when it closes.
+    let resp = http
+        .get(format!("{}/v2.0/palisade/watch", s.url))
+        .header("x-auth-token", &s.token)
+        .send()
+        .await
+        .expect("watch");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(sample(&scrape().await, "palisade_watch_clients", &[]), 1.0);
+    drop(resp);
+    let mut closed = false;
+    for _ in 0..50 {
+        // The server notices the closed stream when it next writes to it.
+        s.create_sg("poke").await;
+        if sample(&scrape().await, "palisade_watch_clients", &[]) == 0.0 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(closed, "a closed watch stream is no longer counted");
+}

@@ -94,6 +94,7 @@ pub struct Service {
     store: Arc<dyn Store>,
     cache: Arc<Cache>,
     config: ServiceConfig,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Attempts before a write gives up under contention.
@@ -257,12 +258,18 @@ impl Service {
             store,
             cache,
             config,
+            metrics: Default::default(),
         })
     }
 
     /// The index (for reads).
     pub fn cache(&self) -> &Arc<Cache> {
         &self.cache
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// The store.
@@ -314,11 +321,16 @@ impl Service {
                 (plan.into_txn(&idx, &self.config), out)
             };
             let (txn, out) = txn;
+            let started = std::time::Instant::now();
             let resp = self.store.txn(txn).await.map_err(store_error)?;
+            self.metrics
+                .txn_seconds
+                .observe(started.elapsed().as_secs_f64());
             if resp.succeeded {
                 self.cache.wait_for(resp.revision).await?;
                 return Ok((out, resp.revision));
             }
+            self.metrics.txn_conflicts.inc();
             // Lost a race: plan again once the index has seen the winner. On a shared etcd
             // the answer's revision may belong to another prefix and never reach the index,
             // so the wait is bounded; a stale plan just fails its compares again.
