@@ -98,6 +98,49 @@ fn start_server_with(
     Ok((server, url, token))
 }
 
+/// A network, a group `db` and a port in it bound to `host` (198.18.2.1): what the agent
+/// benchmarks change rules of. Returns the group's id.
+async fn group_with_port(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    host: &str,
+    ifname: Option<&str>,
+) -> anyhow::Result<String> {
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{url}{path}"))
+            .header("x-auth-token", token)
+            .json(&body)
+            .send()
+    };
+    let net: serde_json::Value = post(
+        "/v2.0/networks",
+        serde_json::json!({"network": {"name": "n"}}),
+    )
+    .await?
+    .json()
+    .await?;
+    let sg: serde_json::Value = post(
+        "/v2.0/security-groups",
+        serde_json::json!({"security_group": {"name": "db"}}),
+    )
+    .await?
+    .json()
+    .await?;
+    let sg_id = sg["security_group"]["id"]
+        .as_str()
+        .context("group id")?
+        .to_string();
+    let mut port = serde_json::json!({"network_id": net["network"]["id"], "security_groups": [sg_id],
+        "fixed_ips": [{"ip_address": "198.18.2.1"}], "binding:host_id": host});
+    if let Some(i) = ifname {
+        port["binding:profile"] = serde_json::json!({"interface_name": i});
+    }
+    let r = post("/v2.0/ports", serde_json::json!({ "port": port })).await?;
+    anyhow::ensure!(r.status().is_success(), "port: {}", r.text().await?);
+    Ok(sg_id)
+}
+
 fn pct(v: &[f64], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v.get(i).copied().unwrap_or(f64::NAN)
@@ -139,32 +182,7 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
             .json(&body)
             .send()
     };
-    let net: serde_json::Value = post(
-        "/v2.0/networks",
-        serde_json::json!({"network": {"name": "n"}}),
-    )
-    .await?
-    .json()
-    .await?;
-    let sg: serde_json::Value = post(
-        "/v2.0/security-groups",
-        serde_json::json!({"security_group": {"name": "db"}}),
-    )
-    .await?
-    .json()
-    .await?;
-    let sg_id = sg["security_group"]["id"]
-        .as_str()
-        .context("group id")?
-        .to_string();
-    let r = post(
-        "/v2.0/ports",
-        serde_json::json!({"port": {"network_id": net["network"]["id"], "security_groups": [sg_id],
-            "fixed_ips": [{"ip_address": "198.18.2.1"}], "binding:host_id": "bench-hv",
-            "binding:profile": {"interface_name": "tapbench"}}}),
-    )
-    .await?;
-    anyhow::ensure!(r.status().is_success(), "port: {}", r.text().await?);
+    let sg_id = group_with_port(&http, &url, &token, "bench-hv", Some("tapbench")).await?;
     let config = dir.join("agent.yaml");
     std::fs::write(
         &config,
@@ -372,30 +390,7 @@ async fn fanout_on(
             .json(&body)
             .send()
     };
-    let net: serde_json::Value = post(
-        "/v2.0/networks",
-        serde_json::json!({"network": {"name": "n"}}),
-    )
-    .await?
-    .json()
-    .await?;
-    let sg: serde_json::Value = post(
-        "/v2.0/security-groups",
-        serde_json::json!({"security_group": {"name": "db"}}),
-    )
-    .await?
-    .json()
-    .await?;
-    let sg_id = sg["security_group"]["id"]
-        .as_str()
-        .context("group id")?
-        .to_string();
-    post(
-        "/v2.0/ports",
-        serde_json::json!({"port": {"network_id": net["network"]["id"], "security_groups": [sg_id],
-            "fixed_ips": [{"ip_address": "198.18.2.1"}], "binding:host_id": "fan"}}),
-    )
-    .await?;
+    let sg_id = group_with_port(&http, &url, token, "fan", None).await?;
     let (rss0, _) = usage_all();
     let mut cfgs = Vec::new();
     for u in urls {

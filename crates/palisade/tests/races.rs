@@ -2,32 +2,9 @@
 //! against the real server; every invariant must hold.
 
 mod common;
-use common::Server;
+use common::{concurrently, Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tokio::sync::Barrier;
-
-async fn concurrently<F, Fut>(n: usize, f: F) -> Vec<(u16, Value)>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = (u16, Value)> + Send + 'static,
-{
-    let barrier = Arc::new(Barrier::new(n));
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let fut = f(i);
-        let b = barrier.clone();
-        tasks.push(tokio::spawn(async move {
-            b.wait().await;
-            fut.await
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.expect("join"));
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_clients_creating_the_same_rule_get_one_201_and_seven_409s() {

@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::Server;
+use common::{concurrently, Server};
 use palisade_store::testing::{etcd_available, EtcdCluster};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Barrier;
 
 fn can_run() -> bool {
     if etcd_available() {
@@ -36,28 +35,6 @@ fn replica(etcd: &EtcdCluster, prefix: &str) -> Server {
     ])
 }
 
-async fn race<F, Fut>(n: usize, f: F) -> Vec<(u16, Value)>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = (u16, Value)> + Send + 'static,
-{
-    let barrier = Arc::new(Barrier::new(n));
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let fut = f(i);
-        let b = barrier.clone();
-        tasks.push(tokio::spawn(async move {
-            b.wait().await;
-            fut.await
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.expect("join"));
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_keep_every_invariant() {
     if !can_run() {
@@ -69,7 +46,7 @@ async fn three_replicas_keep_every_invariant() {
     let sg = rs[0].create_sg("race").await;
     for round in 0..5u32 {
         let body = json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": "tcp", "port_range_min": 1000 + round, "port_range_max": 1000 + round}});
-        let results = race(8, |i| {
+        let results = concurrently(8, |i| {
             let (s, body) = (rs[i % 3].clone(), body.clone());
             async move {
                 s.call("POST", "/v2.0/security-group-rules", Some(body))
@@ -95,7 +72,7 @@ async fn three_replicas_keep_every_invariant() {
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    race(8, |i| {
+    concurrently(8, |i| {
         let s = rs[i % 3].clone();
         async move {
             let mut last = (0, Value::Null);
@@ -141,7 +118,7 @@ async fn three_replicas_keep_every_invariant() {
     let net = rs[0].create_network("n").await;
     for round in 0..10 {
         let g = rs[0].create_sg(&format!("inuse-{round}")).await;
-        let results = race(2, |i| {
+        let results = concurrently(2, |i| {
             let (s, g, net) = (rs[i + 1].clone(), g.clone(), net.clone());
             async move {
                 if i == 0 {
