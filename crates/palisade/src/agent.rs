@@ -24,16 +24,7 @@ pub struct AgentArgs {
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if args.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    crate::init_logging(&args.log_format);
     let cfg = palisade_agent::config::Config::load(&args.config)?;
     tracing::info!(name = %cfg.name, rule_file = %cfg.rule_file.display(), "agent starting");
     let opts = palisade_agent::agent::Options {

@@ -253,3 +253,18 @@ fn man_pages(out: &std::path::Path) -> anyhow::Result<()> {
     println!("wrote {n} man pages to {}", out.display());
     Ok(())
 }
+
+/// Logs to stderr, `text` or `json`, filtered by `RUST_LOG` (default `info`): the server and
+/// the agent log the same way.
+pub(crate) fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
