@@ -3,6 +3,7 @@
 //! as the smallest transaction, written to the rule file, checked for drift.
 
 use crate::config::{AgentConfig, SourceKind};
+use crate::metrics::AgentMetrics;
 use crate::nft::{ruleset_genid, Applier};
 use crate::source::{follow, Signed, Update};
 use palisade_dataplane::firewall::{render_firewall, FirewallDoc, FirewallSpec};
@@ -92,6 +93,7 @@ struct RuleFile {
     seen_revision: i64,
     genid: Option<u32>,
     status: Arc<Mutex<Status>>,
+    metrics: Arc<AgentMetrics>,
     file_tx: Option<std::sync::mpsc::Sender<InForce>>,
 }
 
@@ -187,6 +189,7 @@ impl RuleFile {
             Err(e) => {
                 self.needs_full = true;
                 self.lock().apply_failures += 1;
+                self.metrics.apply_failures.inc();
                 self.note_error(e);
             }
         }
@@ -197,6 +200,7 @@ impl RuleFile {
         self.fw_applied = fw_text;
         self.revision = self.seen_revision;
         self.pending_since = None;
+        self.metrics.applied(is_delta, took.as_secs_f64());
         self.genid = if self.opts.dry_run {
             None
         } else {
@@ -261,6 +265,7 @@ impl RuleFile {
             tracing::warn!(expected = ?self.genid, found = ?now, "nftables changed behind our back: restoring the ruleset");
             self.needs_full = true;
             self.lock().drift_repairs += 1;
+            self.metrics.drift_repairs.inc();
             self.apply().await;
         }
     }
@@ -491,90 +496,27 @@ fn file_writer(path: PathBuf, status: Arc<Mutex<Status>>) -> std::sync::mpsc::Se
     tx
 }
 
-/// Prometheus text of the status.
-pub fn metrics_text(s: &Status) -> String {
-    let mut out = String::new();
-    let mut m = |name: &str, kind: &str, help: &str, v: f64| {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{agent=\"{}\"}} {v}\n",
-            s.name
-        ));
-    };
-    m(
-        "palisade_agent_applied_revision",
-        "gauge",
-        "Server revision whose changes are in force.",
-        s.applied_revision as f64,
-    );
-    m(
-        "palisade_agent_applies_total",
-        "counter",
-        "Transactions applied.",
-        s.applies as f64,
-    );
-    m(
-        "palisade_agent_delta_applies_total",
-        "counter",
-        "Transactions that were deltas.",
-        s.delta_applies as f64,
-    );
-    m(
-        "palisade_agent_apply_failures_total",
-        "counter",
-        "Transactions nft refused.",
-        s.apply_failures as f64,
-    );
-    m(
-        "palisade_agent_drift_repairs_total",
-        "counter",
-        "Rulesets restored after an outside change.",
-        s.drift_repairs as f64,
-    );
-    m(
-        "palisade_agent_last_apply_seconds",
-        "gauge",
-        "Duration of the last apply.",
-        s.last_apply_seconds,
-    );
-    m(
-        "palisade_agent_rules",
-        "gauge",
-        "Rules in the security-group chains.",
-        s.rules as f64,
-    );
-    m(
-        "palisade_agent_set_elements",
-        "gauge",
-        "Elements in named sets.",
-        s.elements as f64,
-    );
-    m(
-        "palisade_agent_lag_seconds",
-        "gauge",
-        "Age of the oldest change not yet in force.",
-        s.lag_seconds,
-    );
-    m(
-        "palisade_agent_last_sync_timestamp_seconds",
-        "gauge",
-        "Unix time of the last contact with the source.",
-        s.last_sync_unix as f64,
-    );
-    out.push_str(&format!(
-        "# HELP palisade_agent_ruleset_info The ruleset in force.\n# TYPE palisade_agent_ruleset_info gauge\npalisade_agent_ruleset_info{{agent=\"{}\",hash=\"{}\"}} 1\n",
-        s.name, s.ruleset_hash
-    ));
-    out
-}
-
-async fn serve_metrics(addr: std::net::SocketAddr, status: Arc<Mutex<Status>>) {
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    status: Arc<Mutex<Status>>,
+    metrics: Arc<AgentMetrics>,
+) {
     let st = status.clone();
     let app = axum::Router::new()
         .route(
             "/metrics",
             axum::routing::get(move || {
                 let s = st.lock().map(|s| s.clone()).unwrap_or_default();
-                async move { metrics_text(&s) }
+                let text = metrics.render(&s);
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
             }),
         )
         .route(
@@ -625,6 +567,7 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
         name: cfg.name.clone(),
         ..Status::default()
     }));
+    let metrics = Arc::new(AgentMetrics::new(&cfg.name));
     let applier = Applier::start(opts.spawn_nft);
     status
         .lock()
@@ -662,6 +605,7 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
         seen_revision: 0,
         genid: None,
         status: status.clone(),
+        metrics: metrics.clone(),
     };
     rf.rebuild_fw();
     if cfg.securitygroups == Some(SourceKind::Static) {
@@ -674,10 +618,10 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
         }
     }
     if let Some(addr) = cfg.metrics_addr {
-        tokio::spawn(serve_metrics(addr, status.clone()));
+        tokio::spawn(serve_metrics(addr, status.clone(), metrics.clone()));
     }
     if (cfg.droptailer || cfg.sg_droptailer) && !opts.dry_run {
-        crate::droplog::start(cfg.drop_log.clone(), crate::DROP_LOG_GROUP);
+        crate::droplog::start(cfg.drop_log.clone(), crate::DROP_LOG_GROUP, metrics.clone());
     }
     let client = cfg.metal.as_ref().map(|m| Signed::new(m, cfg.key_type));
     let (tx, mut rx) = mpsc::channel::<Update>(1024);

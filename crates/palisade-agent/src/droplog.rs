@@ -234,7 +234,7 @@ pub fn decode(prefix: &str, payload: &[u8]) -> DroppedPacket {
 }
 
 /// Starts the reader thread: NFLOG `group` → JSON lines appended to `path`.
-pub fn start(path: PathBuf, group: u16) {
+pub fn start(path: PathBuf, group: u16, metrics: std::sync::Arc<crate::metrics::AgentMetrics>) {
     let sock = match NflogSocket::bind(group) {
         Ok(s) => s,
         Err(e) => {
@@ -272,11 +272,13 @@ pub fn start(path: PathBuf, group: u16) {
                         second = now.as_second();
                         written = 0;
                     }
+                    let d = decode(&prefix, &payload);
+                    metrics.dropped(&d.reason, &d.direction);
                     if written >= MAX_LINES_PER_SEC {
+                        metrics.drop_lines_suppressed.inc();
                         continue;
                     }
                     written += 1;
-                    let d = decode(&prefix, &payload);
                     let mut v = serde_json::to_value(&d).unwrap_or_default();
                     v["time"] = serde_json::json!(now.to_string());
                     let line = format!("{v}\n");

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod config;
 pub mod droplog;
+pub mod metrics;
 pub mod nft;
 pub mod source;
 

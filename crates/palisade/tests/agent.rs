@@ -169,6 +169,47 @@ async fn create_port(
     v["port"]["id"].as_str().expect("id").to_string()
 }
 
+const METRICS: &str = "198.19.254.2:9465";
+const DELTAS: &str = "palisade_agent_applies_total{agent=\"hv1\",kind=\"delta\"}";
+const FULLS: &str = "palisade_agent_applies_total{agent=\"hv1\",kind=\"full\"}";
+const APPLY_FAILURES: &str = "palisade_agent_apply_failures_total{agent=\"hv1\"}";
+const REPAIRS: &str = "palisade_agent_drift_repairs_total{agent=\"hv1\"}";
+const REVISION: &str = "palisade_agent_applied_revision{agent=\"hv1\"}";
+const SINCE_SYNC: &str = "palisade_agent_seconds_since_last_sync{agent=\"hv1\"}";
+const DEFAULT_DROPS: &str =
+    "palisade_agent_drops_total{agent=\"hv1\",reason=\"default drop\",direction=\"ingress\"}";
+
+/// One scrape of the agent's `/metrics`: series → value.
+struct Scrape {
+    text: String,
+    values: std::collections::HashMap<String, f64>,
+}
+
+impl Scrape {
+    /// The series' value; 0 when it is not there (yet).
+    fn get(&self, series: &str) -> f64 {
+        self.values.get(series).copied().unwrap_or(0.0)
+    }
+}
+
+async fn scrape() -> Scrape {
+    let text = reqwest::get(format!("http://{METRICS}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics text");
+    let values = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect();
+    Scrape { text, values }
+}
+
 async fn agent_status(s: &Server, name: &str) -> Value {
     s.call("GET", &format!("/v2.0/palisade/agents/{name}"), None)
         .await
@@ -230,7 +271,7 @@ async fn the_agent_enforces_changes_and_fails_safe() {
     std::fs::write(
         &config,
         format!(
-            "name: hv1\nsources:\n  metal:\n    url: {}\n    hmac: {KEY}\n    type: Metal-View\n    projectID: p\ncontrollers:\n  securitygroups:\n    source: metal\n    droptailer:\n      enabled: true\n  monitor:\n    source: metal\nruleFile: {}\nresyncInterval: 1s\ndropLog: {}\n",
+            "name: hv1\nsources:\n  metal:\n    url: {}\n    hmac: {KEY}\n    type: Metal-View\n    projectID: p\ncontrollers:\n  securitygroups:\n    source: metal\n    droptailer:\n      enabled: true\n  monitor:\n    source: metal\nruleFile: {}\nresyncInterval: 1s\ndropLog: {}\nmetricsAddr: {METRICS}\n",
             server.url,
             rule_file.display(),
             drops.display()
@@ -252,6 +293,8 @@ async fn the_agent_enforces_changes_and_fails_safe() {
         !lab.open("web", "198.18.2.1", 3306, None),
         "no rule yet: 3306 closed"
     );
+    let m0 = scrape().await;
+    assert_eq!(m0.get(APPLY_FAILURES), 0.0);
 
     // 1. A rule made with the CLI opens the port; deleting it closes it again.
     let (code, out, err) = server.cli(&[
@@ -277,6 +320,16 @@ async fn the_agent_enforces_changes_and_fails_safe() {
         "the rule is in force: {}",
         agent.log()
     );
+    // Acceptance 1 (#8): one change is exactly one delta transaction, timed.
+    let m1 = scrape().await;
+    assert_eq!(m1.get(DELTAS) - m0.get(DELTAS), 1.0, "{}", m1.text);
+    assert_eq!(m1.get(FULLS), m0.get(FULLS), "{}", m1.text);
+    assert!(m1.get(REVISION) > m0.get(REVISION), "{}", m1.text);
+    assert!(
+        (0.0..5.0).contains(&m1.get(SINCE_SYNC)),
+        "synced just now: {}",
+        m1.text
+    );
     assert!(
         !lab.open("web", "198.18.2.1", 5432, None),
         "other ports stay closed"
@@ -294,6 +347,12 @@ async fn the_agent_enforces_changes_and_fails_safe() {
             }))),
         "drop log: {:?}",
         std::fs::read_to_string(&drops)
+    );
+    let m2 = scrape().await;
+    assert!(
+        m2.get(DEFAULT_DROPS) - m1.get(DEFAULT_DROPS) >= 1.0,
+        "the drop is counted: {}",
+        m2.text
     );
     let (code, out, err) = server.cli(&["security", "group", "rule", "delete", &rule_id]);
     assert_eq!(code, 0, "{out}{err}");
@@ -353,6 +412,7 @@ async fn the_agent_enforces_changes_and_fails_safe() {
     // repair is counted in the agent's report.
     let repairs = |v: &Value| v["agent"]["drift_repairs"].as_i64().unwrap_or(0);
     let before_repairs = repairs(&agent_status(&server, "hv1").await);
+    let m3 = scrape().await;
     nft(&lab, "hv", &["flush", "table", "inet", "palisade"]);
     let end = Instant::now() + Duration::from_secs(4);
     let mut status = Value::Null;
@@ -368,6 +428,23 @@ async fn the_agent_enforces_changes_and_fails_safe() {
         "drift repaired and reported: {status}\n{}",
         agent.log()
     );
+    // One repair: one full transaction; every apply is in the duration histogram.
+    let m4 = scrape().await;
+    assert_eq!(m4.get(REPAIRS) - m3.get(REPAIRS), 1.0, "{}", m4.text);
+    assert_eq!(m4.get(FULLS) - m3.get(FULLS), 1.0, "{}", m4.text);
+    assert_eq!(m4.get(APPLY_FAILURES), 0.0);
+    for kind in ["delta", "full"] {
+        assert_eq!(
+            m4.get(&format!(
+                "palisade_agent_apply_duration_seconds_count{{agent=\"hv1\",kind=\"{kind}\"}}"
+            )),
+            m4.get(&format!(
+                "palisade_agent_applies_total{{agent=\"hv1\",kind=\"{kind}\"}}"
+            )),
+            "{}",
+            m4.text
+        );
+    }
     assert!(
         !lab.open("web", "198.18.2.1", 5432, None) && lab.open("web", "198.18.2.1", 3306, None),
         "restored"
