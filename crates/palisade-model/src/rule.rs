@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::net::IpAddr;
 
 /// Traffic direction relative to the port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Traffic to the port.
@@ -33,7 +33,7 @@ impl Direction {
 }
 
 /// IP family of a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EtherType {
     /// IPv4
     IPv4,

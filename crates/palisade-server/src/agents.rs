@@ -8,13 +8,12 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use palisade_model::hmac_auth::{self, KeyType};
 use palisade_model::Error;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The server's HMAC keys by type (`--hmac-view-key`, `--hmac-edit-key`,
 /// `--hmac-admin-key`); a type without a key refuses requests signed as that type.
@@ -141,15 +140,12 @@ fn check_report(obj: &Map<String, Value>) -> Result<(), Error> {
     Ok(())
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/agents", get(list_agents))
-        .route("/agents/{name}", get(show_agent).put(report))
-        .route("/firewalls", get(list_firewalls))
-        .route(
-            "/firewalls/{name}",
-            get(show_firewall).put(put_firewall).delete(delete_firewall),
-        )
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_agents))
+        .routes(routes!(show_agent, report))
+        .routes(routes!(list_firewalls))
+        .routes(routes!(show_firewall, put_firewall, delete_firewall))
 }
 
 fn firewall_name(name: &str) -> Result<(), Error> {
@@ -187,6 +183,7 @@ pub(crate) fn firewalls(idx: &crate::index::Index) -> BTreeMap<String, Value> {
 }
 
 /// `GET /v2.0/palisade/firewalls`.
+#[utoipa::path(get, path = "/firewalls", tag = "palisade", summary = "Firewall documents", responses((status = 200, description = "Firewall documents", body = crate::openapi::AnyObject)))]
 async fn list_firewalls(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -198,6 +195,7 @@ async fn list_firewalls(
 }
 
 /// `GET /v2.0/palisade/firewalls/{name}`.
+#[utoipa::path(get, path = "/firewalls/{name}", tag = "palisade", summary = "One firewall document", responses((status = 200, description = "One firewall document", body = crate::openapi::AnyObject)))]
 async fn show_firewall(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -215,6 +213,7 @@ async fn show_firewall(
 /// `PUT /v2.0/palisade/firewalls/{name}` with `{"firewall": {"firewall": {…base…},
 /// "cwnp": {"ingress", "egress"}, "services": […]}}` (admin): what the agent named `name`
 /// enforces when its firewall, cwnp or service controller reads the server.
+#[utoipa::path(put, path = "/firewalls/{name}", tag = "palisade", summary = "Set a firewall's base rules, policies and services", request_body = crate::openapi::AnyObject, responses((status = 200, description = "Set a firewall's base rules, policies and services", body = crate::openapi::AnyObject)))]
 async fn put_firewall(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -244,6 +243,7 @@ async fn put_firewall(
 }
 
 /// `DELETE /v2.0/palisade/firewalls/{name}` (admin).
+#[utoipa::path(delete, path = "/firewalls/{name}", tag = "palisade", summary = "Delete a firewall document", responses((status = 204, description = "Delete a firewall document")))]
 async fn delete_firewall(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -270,6 +270,7 @@ fn may_read(ctx: &Context) -> Result<(), Error> {
 
 /// `PUT /v2.0/palisade/agents/{name}` with `{"agent": {applied_revision, ruleset_hash,
 /// rules, sets, elements, last_error, lag_seconds, …}}`: an agent's status report.
+#[utoipa::path(put, path = "/agents/{name}", tag = "palisade", summary = "An agent reports its status", request_body = crate::openapi::AnyObject, responses((status = 200, description = "An agent reports its status", body = crate::openapi::AnyObject)))]
 async fn report(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -298,6 +299,7 @@ async fn report(
 }
 
 /// `GET /v2.0/palisade/agents`: every agent's last report.
+#[utoipa::path(get, path = "/agents", tag = "palisade", summary = "Agents' latest status reports", responses((status = 200, description = "Agents' latest status reports", body = crate::openapi::AnyObject)))]
 async fn list_agents(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
     may_read(&ctx)?;
     let agents: Vec<Value> = s
@@ -312,6 +314,7 @@ async fn list_agents(State(s): State<AppState>, Caller(ctx): Caller) -> Result<R
 }
 
 /// `GET /v2.0/palisade/agents/{name}`.
+#[utoipa::path(get, path = "/agents/{name}", tag = "palisade", summary = "One agent's latest status report", responses((status = 200, description = "One agent's latest status report", body = crate::openapi::AnyObject)))]
 async fn show_agent(
     State(s): State<AppState>,
     Caller(ctx): Caller,

@@ -10,13 +10,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, OriginalUri, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use axum::Router;
 use palisade_model::convert::Object;
 use palisade_model::Error;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Largest request body accepted (Neutron's default `max_request_body_size`).
 pub const MAX_BODY: usize = 114_688;
@@ -414,6 +414,7 @@ fn projects_to_ensure(ctx: &Context, q: &ListQuery) -> Vec<String> {
 
 // ---- security groups ----
 
+#[utoipa::path(get, path = "/", tag = "security-groups", summary = "List security groups (with their rules)", responses((status = 200, description = "List security groups (with their rules)", body = crate::openapi::SecurityGroupList)))]
 async fn list_sgs(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -451,6 +452,7 @@ async fn list_sgs(
     ))
 }
 
+#[utoipa::path(post, path = "/", tag = "security-groups", summary = "Create security groups", request_body = crate::openapi::SecurityGroupCreate, responses((status = 201, description = "Create security groups", body = crate::openapi::SecurityGroupCreated)))]
 async fn create_sgs(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -461,6 +463,7 @@ async fn create_sgs(
     Ok(created("security_group", "security_groups", out, bulk))
 }
 
+#[utoipa::path(get, path = "/{id}", tag = "security-groups", summary = "Show a security group", responses((status = 200, description = "Show a security group", body = crate::openapi::SecurityGroupOne)))]
 async fn show_sg(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -476,6 +479,7 @@ async fn show_sg(
     ))
 }
 
+#[utoipa::path(put, path = "/{id}", tag = "security-groups", summary = "Update a security group", request_body = crate::openapi::SecurityGroupUpdate, responses((status = 200, description = "Update a security group", body = crate::openapi::SecurityGroupOne)))]
 async fn update_sg(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -492,6 +496,7 @@ async fn update_sg(
     Ok(one(StatusCode::OK, "security_group", &obj, &[]))
 }
 
+#[utoipa::path(delete, path = "/{id}", tag = "security-groups", summary = "Delete a security group and its rules", responses((status = 204, description = "Delete a security group and its rules")))]
 async fn delete_sg(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -608,61 +613,64 @@ async fn tag_delete(s: AppState, ctx: Context, kind: Tagged, id: String, tag: St
     Ok(no_content())
 }
 
-fn tag_routes(kind: Tagged) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/{id}/tags",
-            get(
-                move |State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>| {
-                    tags_get(s, c, kind, id)
-                },
-            )
-            .put(
-                move |State(s): State<AppState>,
-                      Caller(c): Caller,
-                      Path(id): Path<String>,
-                      RawBody(b): RawBody| tags_replace(s, c, kind, id, b),
-            )
-            .post(
-                move |State(s): State<AppState>,
-                      Caller(c): Caller,
-                      Path(id): Path<String>,
-                      RawBody(b): RawBody| tags_add(s, c, kind, id, b),
-            )
-            .delete(
-                move |State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>| {
-                    tags_clear(s, c, kind, id)
-                },
-            ),
-        )
-        .route(
-            "/{id}/tags/{tag}",
-            get(
-                move |State(s): State<AppState>,
-                      Caller(c): Caller,
-                      Path((id, tag)): Path<(String, String)>| {
-                    tag_check(s, c, kind, id, tag)
-                },
-            )
-            .put(
-                move |State(s): State<AppState>,
-                      Caller(c): Caller,
-                      Path((id, tag)): Path<(String, String)>| {
-                    tag_put(s, c, kind, id, tag)
-                },
-            )
-            .delete(
-                move |State(s): State<AppState>,
-                      Caller(c): Caller,
-                      Path((id, tag)): Path<(String, String)>| {
-                    tag_delete(s, c, kind, id, tag)
-                },
-            ),
-        )
+/// The tag routes of one resource kind (`/{id}/tags[/{tag}]`), each handler documented.
+macro_rules! tag_routes {
+    ($module:ident, $kind:expr, $tag:literal) => {
+        mod $module {
+            use super::*;
+            const KIND: Tagged = $kind;
+
+            #[utoipa::path(get, path = "/{id}/tags", tag = $tag, operation_id = concat!(stringify!($module), "_list"), summary = "List tags", responses((status = 200, description = "The tags", body = crate::openapi::Tags)))]
+            pub async fn list(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult {
+                tags_get(s, c, KIND, id).await
+            }
+
+            #[utoipa::path(put, path = "/{id}/tags", tag = $tag, operation_id = concat!(stringify!($module), "_replace"), summary = "Replace all tags", request_body = crate::openapi::Tags, responses((status = 200, description = "The tags", body = crate::openapi::Tags)))]
+            pub async fn replace(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>, RawBody(b): RawBody) -> ApiResult {
+                tags_replace(s, c, KIND, id, b).await
+            }
+
+            #[utoipa::path(post, path = "/{id}/tags", tag = $tag, operation_id = concat!(stringify!($module), "_add"), summary = "Add tags", request_body = crate::openapi::Tags, responses((status = 200, description = "The tags", body = crate::openapi::Tags)))]
+            pub async fn add(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>, RawBody(b): RawBody) -> ApiResult {
+                tags_add(s, c, KIND, id, b).await
+            }
+
+            #[utoipa::path(delete, path = "/{id}/tags", tag = $tag, operation_id = concat!(stringify!($module), "_clear"), summary = "Remove all tags", responses((status = 204, description = "Removed")))]
+            pub async fn clear(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult {
+                tags_clear(s, c, KIND, id).await
+            }
+
+            #[utoipa::path(get, path = "/{id}/tags/{tag}", tag = $tag, operation_id = concat!(stringify!($module), "_check"), summary = "Check a tag", responses((status = 204, description = "The tag is there")))]
+            pub async fn check(State(s): State<AppState>, Caller(c): Caller, Path((id, tag)): Path<(String, String)>) -> ApiResult {
+                tag_check(s, c, KIND, id, tag).await
+            }
+
+            #[utoipa::path(put, path = "/{id}/tags/{tag}", tag = $tag, operation_id = concat!(stringify!($module), "_put"), summary = "Add one tag", responses((status = 201, description = "Added")))]
+            pub async fn put(State(s): State<AppState>, Caller(c): Caller, Path((id, tag)): Path<(String, String)>) -> ApiResult {
+                tag_put(s, c, KIND, id, tag).await
+            }
+
+            #[utoipa::path(delete, path = "/{id}/tags/{tag}", tag = $tag, operation_id = concat!(stringify!($module), "_delete"), summary = "Remove one tag", responses((status = 204, description = "Removed")))]
+            pub async fn delete(State(s): State<AppState>, Caller(c): Caller, Path((id, tag)): Path<(String, String)>) -> ApiResult {
+                tag_delete(s, c, KIND, id, tag).await
+            }
+
+            pub fn routes() -> OpenApiRouter<AppState> {
+                OpenApiRouter::new()
+                    .routes(routes!(list, replace, add, clear))
+                    .routes(routes!(check, put, delete))
+            }
+        }
+    };
 }
+
+tag_routes!(sg_tags, Tagged::SecurityGroup, "security-groups");
+tag_routes!(port_tags, Tagged::Port, "ports");
+tag_routes!(network_tags, Tagged::Network, "networks");
 
 // ---- rules ----
 
+#[utoipa::path(get, path = "/", tag = "security-group-rules", summary = "List rules", responses((status = 200, description = "List rules", body = crate::openapi::RuleList)))]
 async fn list_rules(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -708,6 +716,7 @@ async fn list_rules(
     ))
 }
 
+#[utoipa::path(post, path = "/", tag = "security-group-rules", summary = "Create rules", request_body = crate::openapi::RuleCreate, responses((status = 201, description = "Create rules", body = crate::openapi::RuleCreated)))]
 async fn create_rules(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -723,6 +732,7 @@ async fn create_rules(
     ))
 }
 
+#[utoipa::path(get, path = "/{id}", tag = "security-group-rules", summary = "Show a rule", responses((status = 200, description = "Show a rule", body = crate::openapi::RuleOne)))]
 async fn show_rule(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -738,6 +748,7 @@ async fn show_rule(
     ))
 }
 
+#[utoipa::path(delete, path = "/{id}", tag = "security-group-rules", summary = "Delete a rule", responses((status = 204, description = "Delete a rule")))]
 async fn delete_rule(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -751,6 +762,7 @@ async fn delete_rule(
 
 // ---- ports ----
 
+#[utoipa::path(get, path = "/", tag = "ports", summary = "List ports", responses((status = 200, description = "List ports", body = crate::openapi::PortList)))]
 async fn list_ports(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -792,6 +804,7 @@ async fn list_ports(
     ))
 }
 
+#[utoipa::path(post, path = "/", tag = "ports", summary = "Create ports", request_body = crate::openapi::PortCreate, responses((status = 201, description = "Create ports", body = crate::openapi::PortCreated)))]
 async fn create_ports(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -802,6 +815,7 @@ async fn create_ports(
     Ok(created("port", "ports", out, bulk))
 }
 
+#[utoipa::path(get, path = "/{id}", tag = "ports", summary = "Show a port", responses((status = 200, description = "Show a port", body = crate::openapi::PortOne)))]
 async fn show_port(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -812,6 +826,7 @@ async fn show_port(
     Ok(one(StatusCode::OK, "port", &obj, &show_fields(&q)))
 }
 
+#[utoipa::path(put, path = "/{id}", tag = "ports", summary = "Update a port (its groups, addresses, binding)", request_body = crate::openapi::PortUpdate, responses((status = 200, description = "Update a port (its groups, addresses, binding)", body = crate::openapi::PortOne)))]
 async fn update_port(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -825,6 +840,7 @@ async fn update_port(
     Ok(one(StatusCode::OK, "port", &obj, &[]))
 }
 
+#[utoipa::path(delete, path = "/{id}", tag = "ports", summary = "Delete a port", responses((status = 204, description = "Delete a port")))]
 async fn delete_port(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -841,6 +857,7 @@ async fn delete_port(
 
 // ---- networks ----
 
+#[utoipa::path(get, path = "/", tag = "networks", summary = "List networks", responses((status = 200, description = "List networks", body = crate::openapi::NetworkList)))]
 async fn list_networks(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -868,6 +885,7 @@ async fn list_networks(
     ))
 }
 
+#[utoipa::path(post, path = "/", tag = "networks", summary = "Create networks", request_body = crate::openapi::NetworkCreate, responses((status = 201, description = "Create networks", body = crate::openapi::NetworkCreated)))]
 async fn create_networks(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -878,6 +896,7 @@ async fn create_networks(
     Ok(created("network", "networks", out, bulk))
 }
 
+#[utoipa::path(get, path = "/{id}", tag = "networks", summary = "Show a network", responses((status = 200, description = "Show a network", body = crate::openapi::NetworkOne)))]
 async fn show_network(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -888,6 +907,7 @@ async fn show_network(
     Ok(one(StatusCode::OK, "network", &obj, &show_fields(&q)))
 }
 
+#[utoipa::path(put, path = "/{id}", tag = "networks", summary = "Update a network", request_body = crate::openapi::NetworkUpdate, responses((status = 200, description = "Update a network", body = crate::openapi::NetworkOne)))]
 async fn update_network(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -901,6 +921,7 @@ async fn update_network(
     Ok(one(StatusCode::OK, "network", &obj, &[]))
 }
 
+#[utoipa::path(delete, path = "/{id}", tag = "networks", summary = "Delete a network", responses((status = 204, description = "Delete a network")))]
 async fn delete_network(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -917,6 +938,7 @@ async fn delete_network(
 
 // ---- address groups ----
 
+#[utoipa::path(get, path = "/", tag = "address-groups", summary = "List address groups", responses((status = 200, description = "List address groups", body = crate::openapi::AddressGroupList)))]
 async fn list_ags(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -944,6 +966,7 @@ async fn list_ags(
     ))
 }
 
+#[utoipa::path(post, path = "/", tag = "address-groups", summary = "Create an address group", request_body = crate::openapi::AddressGroupBody, responses((status = 201, description = "Create an address group", body = crate::openapi::AddressGroupOne)))]
 async fn create_ags(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -954,6 +977,7 @@ async fn create_ags(
     Ok(created("address_group", "address_groups", out, bulk))
 }
 
+#[utoipa::path(get, path = "/{id}", tag = "address-groups", summary = "Show an address group", responses((status = 200, description = "Show an address group", body = crate::openapi::AddressGroupOne)))]
 async fn show_ag(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -964,6 +988,7 @@ async fn show_ag(
     Ok(one(StatusCode::OK, "address_group", &obj, &show_fields(&q)))
 }
 
+#[utoipa::path(put, path = "/{id}", tag = "address-groups", summary = "Update an address group", request_body = crate::openapi::AddressGroupBody, responses((status = 200, description = "Update an address group", body = crate::openapi::AddressGroupOne)))]
 async fn update_ag(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -980,6 +1005,7 @@ async fn update_ag(
     Ok(one(StatusCode::OK, "address_group", &obj, &[]))
 }
 
+#[utoipa::path(put, path = "/{id}/{action}", tag = "address-groups", summary = "Add (`add_addresses`) or remove (`remove_addresses`) addresses", request_body = crate::openapi::AddressesBody, responses((status = 200, description = "Add (`add_addresses`) or remove (`remove_addresses`) addresses", body = crate::openapi::AddressGroupOne)))]
 async fn ag_action(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -996,6 +1022,7 @@ async fn ag_action(
     Ok(one(StatusCode::OK, "address_group", &out, &[]))
 }
 
+#[utoipa::path(delete, path = "/{id}", tag = "address-groups", summary = "Delete an address group", responses((status = 204, description = "Delete an address group")))]
 async fn delete_ag(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -1016,9 +1043,11 @@ fn value_response(v: Value) -> Response {
     json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
 }
 
+#[utoipa::path(get, path = "/", tag = "quotas", summary = "List projects with non-default quotas", responses((status = 200, description = "List projects with non-default quotas", body = crate::openapi::AnyObject)))]
 async fn list_quotas(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult {
     Ok(value_response(s.service.list_quotas(&ctx)?))
 }
+#[utoipa::path(get, path = "/{project}", tag = "quotas", summary = "Show a project's quota", responses((status = 200, description = "Show a project's quota", body = crate::openapi::QuotaBody)))]
 async fn show_quota(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -1026,6 +1055,7 @@ async fn show_quota(
 ) -> ApiResult {
     Ok(value_response(s.service.show_quota(&ctx, &p)?))
 }
+#[utoipa::path(get, path = "/{project}/{what}", tag = "quotas", summary = "`default` limits or `details` (limit, used, reserved)", responses((status = 200, description = "`default` limits or `details` (limit, used, reserved)", body = crate::openapi::QuotaBody)))]
 async fn quota_sub(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -1037,6 +1067,7 @@ async fn quota_sub(
         _ => Err(Error::NotFound.into()),
     }
 }
+#[utoipa::path(put, path = "/{project}", tag = "quotas", summary = "Set a project's quota", request_body = crate::openapi::QuotaBody, responses((status = 200, description = "Set a project's quota", body = crate::openapi::QuotaBody)))]
 async fn update_quota(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -1048,6 +1079,7 @@ async fn update_quota(
         s.service.update_quota(&ctx, &p, Some(&items[0])).await?,
     ))
 }
+#[utoipa::path(delete, path = "/{project}", tag = "quotas", summary = "Reset a project's quota to the defaults", responses((status = 204, description = "Reset a project's quota to the defaults")))]
 async fn delete_quota(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -1090,6 +1122,7 @@ fn extension_json(alias: &str, name: &str, desc: &str) -> Value {
     json!({"alias": alias, "name": name, "description": desc, "updated": "2026-01-01T00:00:00-00:00", "links": []})
 }
 
+#[utoipa::path(get, path = "/extensions", tag = "extensions", summary = "List API extensions", responses((status = 200, description = "List API extensions", body = crate::openapi::AnyObject)))]
 async fn list_extensions(Caller(_): Caller) -> Response {
     let exts: Vec<Value> = EXTENSIONS
         .iter()
@@ -1098,6 +1131,7 @@ async fn list_extensions(Caller(_): Caller) -> Response {
     value_response(json!({ "extensions": exts }))
 }
 
+#[utoipa::path(get, path = "/extensions/{alias}", tag = "extensions", summary = "Show an API extension", responses((status = 200, description = "Show an API extension", body = crate::openapi::AnyObject)))]
 async fn show_extension(Caller(_): Caller, Path(alias): Path<String>) -> ApiResult {
     let (a, n, d) = EXTENSIONS
         .iter()
@@ -1108,6 +1142,7 @@ async fn show_extension(Caller(_): Caller, Path(alias): Path<String>) -> ApiResu
     ))
 }
 
+#[utoipa::path(get, path = "/", tag = "versions", summary = "API versions", responses((status = 200, description = "API versions", body = crate::openapi::AnyObject)))]
 async fn versions(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let root = base_url(&s, &headers, &Uri::from_static("/"));
     let href = format!("{}/v2.0/", root.trim_end_matches('/'));
@@ -1116,6 +1151,7 @@ async fn versions(State(s): State<AppState>, headers: HeaderMap) -> Response {
     )
 }
 
+#[utoipa::path(get, path = "/", tag = "versions", summary = "The v2.0 resources", responses((status = 200, description = "The v2.0 resources", body = crate::openapi::AnyObject)))]
 async fn v2_root(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let root = base_url(&s, &headers, &Uri::from_static("/v2.0"));
     let resources: Vec<Value> = [
@@ -1134,17 +1170,30 @@ async fn v2_root(State(s): State<AppState>, headers: HeaderMap) -> Response {
     value_response(json!({ "resources": resources }))
 }
 
-async fn not_found() -> ApiError {
-    ApiError(Error::NotFound)
+/// An error in the shape of the API the path belongs to: Keystone's under `/identity`,
+/// Neutron's elsewhere.
+fn error_at(path: &str, e: Error) -> Response {
+    if path == "/identity" || path.starts_with("/identity/") {
+        crate::keystone::KeystoneError(e).into_response()
+    } else {
+        ApiError(e).into_response()
+    }
 }
 
-async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError(Error::MethodNotAllowed(method.to_string()))
+async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
+    error_at(uri.path(), Error::NotFound)
+}
+
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    error_at(uri.path(), Error::MethodNotAllowed(method.to_string()))
 }
 
 /// Strips Neutron's tolerated `.json` suffix and a trailing `/` before routing.
 fn normalize_path(mut req: Request<Body>) -> Request<Body> {
     let path = req.uri().path();
+    if path == "/openapi.json" {
+        return req;
+    }
     let stripped = path.strip_suffix(".json").unwrap_or(path);
     let stripped = if stripped.len() > 1 {
         stripped.trim_end_matches('/')
@@ -1202,40 +1251,35 @@ async fn request_id(
 }
 
 /// The whole API as a router.
-pub fn router(state: AppState) -> Router {
-    let sg = Router::new()
-        .route("/", get(list_sgs).post(create_sgs))
-        .route("/{id}", get(show_sg).put(update_sg).delete(delete_sg))
-        .merge(tag_routes(Tagged::SecurityGroup));
-    let rules = Router::new()
-        .route("/", get(list_rules).post(create_rules))
-        .route("/{id}", get(show_rule).delete(delete_rule));
-    let ports = Router::new()
-        .route("/", get(list_ports).post(create_ports))
-        .route("/{id}", get(show_port).put(update_port).delete(delete_port))
-        .merge(tag_routes(Tagged::Port));
-    let networks = Router::new()
-        .route("/", get(list_networks).post(create_networks))
-        .route(
-            "/{id}",
-            get(show_network).put(update_network).delete(delete_network),
-        )
-        .merge(tag_routes(Tagged::Network));
-    let ags = Router::new()
-        .route("/", get(list_ags).post(create_ags))
-        .route("/{id}", get(show_ag).put(update_ag).delete(delete_ag))
-        .route("/{id}/{action}", put(ag_action));
-    let quotas = Router::new()
-        .route("/", get(list_quotas))
-        .route(
-            "/{project}",
-            get(show_quota).put(update_quota).delete(delete_quota),
-        )
-        .route("/{project}/{what}", get(quota_sub));
-    let v2 = Router::new()
-        .route("/", get(v2_root))
-        .route("/extensions", get(list_extensions))
-        .route("/extensions/{alias}", get(show_extension))
+/// The documented routes and the OpenAPI document generated from them.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let sg = OpenApiRouter::new()
+        .routes(routes!(list_sgs, create_sgs))
+        .routes(routes!(show_sg, update_sg, delete_sg))
+        .merge(sg_tags::routes());
+    let rules = OpenApiRouter::new()
+        .routes(routes!(list_rules, create_rules))
+        .routes(routes!(show_rule, delete_rule));
+    let ports = OpenApiRouter::new()
+        .routes(routes!(list_ports, create_ports))
+        .routes(routes!(show_port, update_port, delete_port))
+        .merge(port_tags::routes());
+    let networks = OpenApiRouter::new()
+        .routes(routes!(list_networks, create_networks))
+        .routes(routes!(show_network, update_network, delete_network))
+        .merge(network_tags::routes());
+    let ags = OpenApiRouter::new()
+        .routes(routes!(list_ags, create_ags))
+        .routes(routes!(show_ag, update_ag, delete_ag))
+        .routes(routes!(ag_action));
+    let quotas = OpenApiRouter::new()
+        .routes(routes!(list_quotas))
+        .routes(routes!(show_quota, update_quota, delete_quota))
+        .routes(routes!(quota_sub));
+    let v2 = OpenApiRouter::new()
+        .routes(routes!(v2_root))
+        .routes(routes!(list_extensions))
+        .routes(routes!(show_extension))
         .nest("/security-groups", sg)
         .nest("/security-group-rules", rules)
         .nest("/ports", ports)
@@ -1246,11 +1290,20 @@ pub fn router(state: AppState) -> Router {
             "/palisade",
             crate::watch::routes().merge(crate::agents::routes()),
         );
-    Router::new()
-        .route("/", get(versions))
-        .route("/metrics", get(metrics))
+    let (router, api) = OpenApiRouter::new()
+        .routes(routes!(versions))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
         .nest("/v2.0", v2)
         .nest("/identity", crate::keystone::routes())
+        .split_for_parts();
+    (router, crate::openapi::finish(api))
+}
+
+/// The whole router: the documented routes, the fallbacks and the middleware.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -1263,6 +1316,19 @@ pub fn router(state: AppState) -> Router {
             request_id,
         ))
         .with_state(state)
+}
+
+static OPENAPI: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| api().1.to_pretty_json().unwrap_or_default());
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "versions", summary = "The OpenAPI 3 document of this API", responses((status = 200, description = "OpenAPI 3.1", body = crate::openapi::AnyObject)))]
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI.as_str(),
+    )
+        .into_response()
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
@@ -1280,6 +1346,7 @@ pub async fn serve(
 }
 
 /// `GET /metrics`: Prometheus text format (no authentication, as exporters do; counts only).
+#[utoipa::path(get, path = "/metrics", tag = "versions", summary = "Prometheus metrics", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
 async fn metrics(State(s): State<AppState>) -> Response {
     let text = {
         let idx = s.service.cache().read();

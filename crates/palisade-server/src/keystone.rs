@@ -11,10 +11,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::Router;
 use palisade_model::Error;
 use serde_json::{json, Map, Value};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// An error in Keystone's shape.
 pub struct KeystoneError(pub Error);
@@ -89,6 +88,7 @@ fn v3_doc(base: &str) -> Value {
            "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]})
 }
 
+#[utoipa::path(get, path = "/", tag = "identity", summary = "Identity API versions", responses((status = 300, description = "Identity API versions", body = crate::openapi::AnyObject)))]
 async fn versions(State(s): State<AppState>, headers: HeaderMap) -> Response {
     ok(
         StatusCode::MULTIPLE_CHOICES,
@@ -96,6 +96,7 @@ async fn versions(State(s): State<AppState>, headers: HeaderMap) -> Response {
     )
 }
 
+#[utoipa::path(get, path = "/v3", tag = "identity", summary = "Identity v3", responses((status = 200, description = "Identity v3", body = crate::openapi::AnyObject)))]
 async fn v3(State(s): State<AppState>, headers: HeaderMap) -> Response {
     ok(
         StatusCode::OK,
@@ -194,6 +195,7 @@ fn wants_catalog(q: &Option<String>) -> bool {
         .any(|(k, _)| k == "nocatalog")
 }
 
+#[utoipa::path(post, path = "/v3/auth/tokens", tag = "identity", summary = "Issue a token (password or token method)", request_body = crate::openapi::AnyObject, responses((status = 201, description = "Issue a token (password or token method)", body = crate::openapi::AnyObject)))]
 async fn issue(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -226,6 +228,7 @@ fn subject(headers: &HeaderMap) -> Result<String, Error> {
         })
 }
 
+#[utoipa::path(get, path = "/v3/auth/tokens", tag = "identity", summary = "Validate the token in X-Subject-Token", responses((status = 200, description = "Validate the token in X-Subject-Token", body = crate::openapi::AnyObject)))]
 async fn validate(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> KResult {
     caller_token(&s, &headers)?;
     let sub = subject(&headers)?;
@@ -241,12 +244,14 @@ async fn validate(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): Ra
     Ok(resp)
 }
 
+#[utoipa::path(head, path = "/v3/auth/tokens", tag = "identity", summary = "Check the token in X-Subject-Token", responses((status = 200, description = "Check the token in X-Subject-Token")))]
 async fn check(State(s): State<AppState>, headers: HeaderMap) -> KResult {
     caller_token(&s, &headers)?;
     s.service.validate_token(&subject(&headers)?)?;
     Ok(StatusCode::OK.into_response())
 }
 
+#[utoipa::path(delete, path = "/v3/auth/tokens", tag = "identity", summary = "Revoke the token in X-Subject-Token", responses((status = 204, description = "Revoke the token in X-Subject-Token")))]
 async fn revoke(State(s): State<AppState>, headers: HeaderMap) -> KResult {
     let (_, info) = caller_token(&s, &headers)?;
     let sub = subject(&headers)?;
@@ -255,6 +260,7 @@ async fn revoke(State(s): State<AppState>, headers: HeaderMap) -> KResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/v3/auth/projects", tag = "identity", summary = "The caller's projects", responses((status = 200, description = "The caller's projects", body = crate::openapi::AnyObject)))]
 async fn auth_projects(State(s): State<AppState>, headers: HeaderMap) -> KResult {
     let (_, info) = caller_token(&s, &headers)?;
     let idx = s.service.cache().read();
@@ -269,6 +275,7 @@ async fn auth_projects(State(s): State<AppState>, headers: HeaderMap) -> KResult
     ))
 }
 
+#[utoipa::path(get, path = "/v3/auth/catalog", tag = "identity", summary = "The service catalog", responses((status = 200, description = "The service catalog", body = crate::openapi::AnyObject)))]
 async fn auth_catalog(State(s): State<AppState>, headers: HeaderMap) -> KResult {
     caller_token(&s, &headers)?;
     Ok(ok(
@@ -311,6 +318,7 @@ fn object(body: &Bytes, key: &str) -> Result<Map<String, Value>, Error> {
 
 // ---- projects ----
 
+#[utoipa::path(get, path = "/v3/projects", tag = "identity", summary = "List projects", responses((status = 200, description = "List projects", body = crate::openapi::AnyObject)))]
 async fn list_projects(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -337,6 +345,7 @@ async fn list_projects(
     ))
 }
 
+#[utoipa::path(get, path = "/v3/projects/{id}", tag = "identity", summary = "Show a project", responses((status = 200, description = "Show a project", body = crate::openapi::AnyObject)))]
 async fn show_project(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -352,6 +361,7 @@ async fn show_project(
     Ok(ok(StatusCode::OK, json!({"project": p.to_json()})))
 }
 
+#[utoipa::path(post, path = "/v3/projects", tag = "identity", summary = "Create a project", request_body = crate::openapi::AnyObject, responses((status = 201, description = "Create a project", body = crate::openapi::AnyObject)))]
 async fn create_project(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -365,6 +375,7 @@ async fn create_project(
     Ok(ok(StatusCode::CREATED, json!({"project": p.to_json()})))
 }
 
+#[utoipa::path(delete, path = "/v3/projects/{id}", tag = "identity", summary = "Delete a project", responses((status = 204, description = "Delete a project")))]
 async fn delete_project(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -377,6 +388,7 @@ async fn delete_project(
 
 // ---- users ----
 
+#[utoipa::path(get, path = "/v3/users", tag = "identity", summary = "List users", responses((status = 200, description = "List users", body = crate::openapi::AnyObject)))]
 async fn list_users(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -399,6 +411,7 @@ async fn list_users(
     ))
 }
 
+#[utoipa::path(get, path = "/v3/users/{id}", tag = "identity", summary = "Show a user", responses((status = 200, description = "Show a user", body = crate::openapi::AnyObject)))]
 async fn show_user(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -413,6 +426,7 @@ async fn show_user(
     Ok(ok(StatusCode::OK, json!({"user": u.to_json()})))
 }
 
+#[utoipa::path(post, path = "/v3/users", tag = "identity", summary = "Create a user", request_body = crate::openapi::AnyObject, responses((status = 201, description = "Create a user", body = crate::openapi::AnyObject)))]
 async fn create_user(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -423,6 +437,7 @@ async fn create_user(
     Ok(ok(StatusCode::CREATED, json!({"user": u.to_json()})))
 }
 
+#[utoipa::path(patch, path = "/v3/users/{id}", tag = "identity", summary = "Update a user", request_body = crate::openapi::AnyObject, responses((status = 200, description = "Update a user", body = crate::openapi::AnyObject)))]
 async fn update_user(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -437,6 +452,7 @@ async fn update_user(
     Ok(ok(StatusCode::OK, json!({"user": u.to_json()})))
 }
 
+#[utoipa::path(delete, path = "/v3/users/{id}", tag = "identity", summary = "Delete a user", responses((status = 204, description = "Delete a user")))]
 async fn delete_user(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -447,6 +463,7 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/v3/users/{id}/projects", tag = "identity", summary = "A user's projects", responses((status = 200, description = "A user's projects", body = crate::openapi::AnyObject)))]
 async fn user_projects(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -470,6 +487,7 @@ async fn user_projects(
 
 // ---- roles, domains, assignments ----
 
+#[utoipa::path(get, path = "/v3/roles", tag = "identity", summary = "List roles", responses((status = 200, description = "List roles", body = crate::openapi::AnyObject)))]
 async fn list_roles(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -484,6 +502,7 @@ async fn list_roles(
     ))
 }
 
+#[utoipa::path(get, path = "/v3/roles/{id}", tag = "identity", summary = "Show a role", responses((status = 200, description = "Show a role", body = crate::openapi::AnyObject)))]
 async fn show_role(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -496,6 +515,7 @@ async fn show_role(
     Ok(ok(StatusCode::OK, json!({"role": role_json(&id)})))
 }
 
+#[utoipa::path(get, path = "/v3/domains", tag = "identity", summary = "List domains", responses((status = 200, description = "List domains", body = crate::openapi::AnyObject)))]
 async fn list_domains(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -513,6 +533,7 @@ async fn list_domains(
     ))
 }
 
+#[utoipa::path(get, path = "/v3/domains/{id}", tag = "identity", summary = "Show a domain", responses((status = 200, description = "Show a domain", body = crate::openapi::AnyObject)))]
 async fn show_domain(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -525,6 +546,7 @@ async fn show_domain(
     Ok(ok(StatusCode::OK, json!({"domain": domain_json()})))
 }
 
+#[utoipa::path(get, path = "/v3/projects/{p}/users/{u}/roles", tag = "identity", summary = "A user's roles on a project", responses((status = 200, description = "A user's roles on a project", body = crate::openapi::AnyObject)))]
 async fn list_grants(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -542,6 +564,7 @@ async fn list_grants(
     ))
 }
 
+#[utoipa::path(put, path = "/v3/projects/{p}/users/{u}/roles/{r}", tag = "identity", summary = "Grant a role", responses((status = 204, description = "Grant a role")))]
 async fn grant(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -552,6 +575,7 @@ async fn grant(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(head, path = "/v3/projects/{p}/users/{u}/roles/{r}", tag = "identity", summary = "Check a role grant", responses((status = 204, description = "Check a role grant")))]
 async fn check_grant(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -570,6 +594,7 @@ async fn check_grant(
     }
 }
 
+#[utoipa::path(delete, path = "/v3/projects/{p}/users/{u}/roles/{r}", tag = "identity", summary = "Revoke a role", responses((status = 204, description = "Revoke a role")))]
 async fn revoke_grant(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -580,6 +605,7 @@ async fn revoke_grant(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/v3/role_assignments", tag = "identity", summary = "List role assignments", responses((status = 200, description = "List role assignments", body = crate::openapi::AnyObject)))]
 async fn role_assignments(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -605,35 +631,23 @@ async fn role_assignments(
 }
 
 /// The `/identity` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(versions))
-        .route("/v3", get(v3))
-        .route(
-            "/v3/auth/tokens",
-            get(validate).head(check).post(issue).delete(revoke),
-        )
-        .route("/v3/auth/projects", get(auth_projects))
-        .route("/v3/auth/catalog", get(auth_catalog))
-        .route("/v3/projects", get(list_projects).post(create_project))
-        .route(
-            "/v3/projects/{id}",
-            get(show_project).delete(delete_project),
-        )
-        .route("/v3/projects/{p}/users/{u}/roles", get(list_grants))
-        .route(
-            "/v3/projects/{p}/users/{u}/roles/{r}",
-            put(grant).head(check_grant).delete(revoke_grant),
-        )
-        .route("/v3/users", get(list_users).post(create_user))
-        .route(
-            "/v3/users/{id}",
-            get(show_user).patch(update_user).delete(delete_user),
-        )
-        .route("/v3/users/{id}/projects", get(user_projects))
-        .route("/v3/roles", get(list_roles))
-        .route("/v3/roles/{id}", get(show_role))
-        .route("/v3/domains", get(list_domains))
-        .route("/v3/domains/{id}", get(show_domain))
-        .route("/v3/role_assignments", get(role_assignments))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(versions))
+        .routes(routes!(v3))
+        .routes(routes!(validate, check, issue, revoke))
+        .routes(routes!(auth_projects))
+        .routes(routes!(auth_catalog))
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(show_project, delete_project))
+        .routes(routes!(list_grants))
+        .routes(routes!(grant, check_grant, revoke_grant))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(show_user, update_user, delete_user))
+        .routes(routes!(user_projects))
+        .routes(routes!(list_roles))
+        .routes(routes!(show_role))
+        .routes(routes!(list_domains))
+        .routes(routes!(show_domain))
+        .routes(routes!(role_assignments))
 }

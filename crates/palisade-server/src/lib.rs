@@ -8,6 +8,7 @@ pub mod index;
 pub mod keys;
 pub mod keystone;
 pub mod metrics;
+pub mod openapi;
 pub mod query;
 pub mod service;
 pub mod watch;

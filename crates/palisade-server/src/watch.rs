@@ -7,11 +7,10 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use palisade_model::Error;
 use palisade_store::{EventKind, StoreError};
 use serde_json::{json, Value};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Resource kinds exposed to watchers, by key prefix. Everything else (tokens, counters,
 /// secondary keys) is internal and never leaves the server.
@@ -57,12 +56,12 @@ fn wire(kind: &str, bytes: &[u8]) -> Value {
     }
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/snapshot", get(snapshot))
-        .route("/watch", get(watch))
-        .route("/tokens", axum::routing::post(issue_token))
-        .route("/tokens/self", get(token_self))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(snapshot))
+        .routes(routes!(watch))
+        .routes(routes!(issue_token))
+        .routes(routes!(token_self))
 }
 
 fn admin_only(ctx: &crate::Context) -> Result<(), Error> {
@@ -74,6 +73,7 @@ fn admin_only(ctx: &crate::Context) -> Result<(), Error> {
 }
 
 /// `POST /v2.0/palisade/tokens` with `{"token": {"project_id", "roles", "user"}}` (admin).
+#[utoipa::path(post, path = "/tokens", tag = "palisade", summary = "Issue a token for a project and roles (admin)", request_body = crate::openapi::AnyObject, responses((status = 201, description = "Issue a token for a project and roles (admin)", body = crate::openapi::AnyObject)))]
 async fn issue_token(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -85,6 +85,7 @@ async fn issue_token(
 }
 
 /// `GET /v2.0/palisade/tokens/self`: the caller's project, roles and user.
+#[utoipa::path(get, path = "/tokens/self", tag = "palisade", summary = "The caller's project, roles and user", responses((status = 200, description = "The caller's project, roles and user", body = crate::openapi::AnyObject)))]
 async fn token_self(Caller(ctx): Caller) -> Response {
     let body =
         json!({"token": {"project_id": ctx.project_id, "roles": ctx.roles, "user": ctx.user}});
@@ -92,6 +93,7 @@ async fn token_self(Caller(ctx): Caller) -> Response {
 }
 
 /// `GET /v2.0/palisade/snapshot`: every object and the revision they are consistent at.
+#[utoipa::path(get, path = "/snapshot", tag = "palisade", summary = "Every object and the revision they are consistent at (admin)", responses((status = 200, description = "Every object and the revision they are consistent at (admin)", body = crate::openapi::AnyObject)))]
 async fn snapshot(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
     admin_only(&ctx)?;
     let idx = s.service.cache().read();
@@ -136,6 +138,9 @@ async fn snapshot(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Resp
 /// `GET /v2.0/palisade/watch?since=R`: NDJSON, one line per change after revision R:
 /// `{"revision", "type": "put"|"delete", "kind", "id", "object"}`; a `{"type":"error"}`
 /// line ends the stream if history is lost mid-way.
+#[utoipa::path(get, path = "/watch", tag = "palisade", summary = "Changes after a revision, as they happen (admin)",
+    params(("since" = Option<i64>, Query, description = "Revision to start after (default: now)")),
+    responses((status = 200, description = "A stream that stays open: NDJSON lines, or server-sent events with `Accept: text/event-stream`", content(("application/x-ndjson"), ("text/event-stream")))))]
 async fn watch(
     State(s): State<AppState>,
     Caller(ctx): Caller,

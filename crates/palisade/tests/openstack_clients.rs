@@ -6,31 +6,10 @@
 //! them the tests say so and pass only outside CI; under `CI=true` a missing client fails.
 
 mod common;
-use common::Server;
+use common::{venv_bin, Server};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
-
-fn venv_bin(tool: &str) -> Option<PathBuf> {
-    let venv = std::env::var_os("OPENSTACK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
-    let p = venv.join("bin").join(tool);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{} is missing: .ci/run installs python-openstackclient and openstacksdk into .venv",
-            p.display()
-        );
-    }
-    eprintln!(
-        "skipping: {} not installed (run .ci/run or set OPENSTACK_VENV)",
-        p.display()
-    );
-    None
-}
 
 /// Removes inherited `OS_*` variables so only the clouds.yaml speaks.
 trait ClearOs {

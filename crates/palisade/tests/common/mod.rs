@@ -353,3 +353,27 @@ where
     }
     out
 }
+
+/// A tool from the Python virtualenv `.ci/run` makes (`$OPENSTACK_VENV/bin`, else
+/// `<workspace>/.venv/bin`). Without it the caller skips, except under `CI=true`, where a
+/// missing tool fails.
+pub fn venv_bin(tool: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("OPENSTACK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
+    let p = venv.join("bin").join(tool);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{} is missing: .ci/run installs the Python tools into .venv",
+            p.display()
+        );
+    }
+    eprintln!(
+        "skipping: {} not installed (run .ci/run or set OPENSTACK_VENV)",
+        p.display()
+    );
+    None
+}
