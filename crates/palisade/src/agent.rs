@@ -15,6 +15,10 @@ pub struct AgentArgs {
     /// Print the ruleset and every delta instead of touching the kernel or the rule file.
     #[arg(long)]
     dry_run: bool,
+    /// Check the config file and exit: 0 and a summary when it is valid, 78 (EX_CONFIG) and
+    /// the offending key when not. Touches nothing and calls no server.
+    #[arg(long, conflicts_with_all = ["once", "dry_run"])]
+    check: bool,
     /// Spawn `nft -f` for every apply instead of using libnftables in-process.
     #[arg(long)]
     spawn_nft: bool,
@@ -26,6 +30,21 @@ pub struct AgentArgs {
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     crate::init_logging(&args.log_format);
     let cfg = palisade_agent::config::Config::load(&args.config)?;
+    if args.check {
+        let source = |s: Option<palisade_agent::config::SourceKind>| {
+            s.map_or("off".to_string(), |k| format!("{k:?}").to_lowercase())
+        };
+        println!(
+            "{}: valid. name {}, security groups from {}, firewall from {}, rule file {}, resync every {:?}",
+            args.config.display(),
+            cfg.name,
+            source(cfg.securitygroups),
+            source(cfg.firewall),
+            cfg.rule_file.display(),
+            cfg.resync,
+        );
+        return Ok(());
+    }
     tracing::info!(name = %cfg.name, rule_file = %cfg.rule_file.display(), "agent starting");
     let opts = palisade_agent::agent::Options {
         once: args.once,
