@@ -6,10 +6,13 @@
 
 pub mod explain;
 pub mod firewall;
+pub mod graph;
 pub mod ir;
 pub mod lint;
+pub mod matrix;
 pub mod render;
 pub mod state;
+pub mod svg;
 pub mod view;
 
 pub use ir::{compile, CompileError, Ruleset};

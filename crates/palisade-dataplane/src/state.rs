@@ -127,6 +127,9 @@ pub struct BindingProfile {
 pub struct Port {
     /// id
     pub id: String,
+    /// name (for pictures and messages)
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub name: String,
     /// MAC
     #[serde(deserialize_with = "mac")]
     pub mac_address: String,
@@ -306,4 +309,8 @@ fn profile<'de, D: Deserializer<'de>>(d: D) -> Result<BindingProfile, D::Error> 
         None | Some(serde_json::Value::Null) => Ok(BindingProfile::default()),
         Some(v) => serde_json::from_value(v).map_err(serde::de::Error::custom),
     }
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }

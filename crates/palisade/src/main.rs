@@ -135,6 +135,12 @@ enum Command {
     /// Lint a state file: duplicate and shadowed rules, rules that never match, unused groups,
     /// administrative ports open to the world (exit 1 when there are findings).
     Lint(dataplane::LintArgs),
+    /// Draw the security groups, their ports and who may reach whom (SVG by default; `-f dot`
+    /// for Graphviz, `-f json`), from a state file or the server.
+    Graph(dataplane::GraphArgs),
+    /// Which port can open which common service on which other port, computed with
+    /// `explain` (text table by default; `-f svg`, `-f html`, `-f json`).
+    Matrix(dataplane::MatrixArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -209,6 +215,8 @@ fn main() -> std::process::ExitCode {
             Command::Compile(args) => dataplane::run_compile(args, conn.format),
             Command::Explain(args) => dataplane::run_explain(args),
             Command::Lint(args) => dataplane::run_lint(args, &conn.output()),
+            Command::Graph(args) => dataplane::run_graph(args, &conn).await,
+            Command::Matrix(args) => dataplane::run_matrix(args, &conn).await,
         }
     });
     match result {

@@ -17,6 +17,12 @@ pub enum Format {
     Value,
     /// nftables text (`palisade compile`; other commands print a table)
     Nft,
+    /// SVG picture (`palisade graph`, `palisade matrix`; other commands print a table)
+    Svg,
+    /// Graphviz DOT (`palisade graph`; other commands print a table)
+    Dot,
+    /// HTML page (`palisade matrix`; other commands print a table)
+    Html,
 }
 
 /// `-f` and `-c` together.
@@ -66,7 +72,7 @@ impl Output {
     pub fn show(&self, fields: &[(&str, Value)]) -> anyhow::Result<String> {
         let fields: Vec<&(&str, Value)> = fields.iter().filter(|(k, _)| self.keep(k)).collect();
         match self.format {
-            Format::Table | Format::Nft => {
+            Format::Table | Format::Nft | Format::Svg | Format::Dot | Format::Html => {
                 let mut t = new_table();
                 t.set_header(["Field", "Value"]);
                 for (k, v) in fields {
@@ -95,7 +101,7 @@ impl Output {
             .filter(|i| self.keep(headers[*i]))
             .collect();
         match self.format {
-            Format::Table | Format::Nft => {
+            Format::Table | Format::Nft | Format::Svg | Format::Dot | Format::Html => {
                 let mut t = new_table();
                 t.set_header(keep.iter().map(|i| headers[*i]));
                 for r in rows {
