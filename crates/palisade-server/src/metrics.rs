@@ -1,6 +1,7 @@
 //! `/metrics`: the server in Prometheus text format. Requests by route, method and status
 //! with their latency; store transactions with their latency and lost races; watch streams
-//! open; objects by kind (read from the index at scrape time).
+//! open and how far behind the index they send; objects by kind (read from the index at
+//! scrape time).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -39,6 +40,8 @@ pub struct Metrics {
     pub txn_conflicts: Counter,
     /// Watch streams open.
     pub watch_clients: Gauge,
+    /// How many revisions behind the index a watch stream was when it sent a batch.
+    pub watch_lag: Histogram,
     objects: Family<KindLabels, Gauge>,
 }
 
@@ -81,6 +84,12 @@ impl Default for Metrics {
             "Watch streams open",
             watch_clients.clone(),
         );
+        let watch_lag = Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        registry.register(
+            "palisade_watch_lag_revisions",
+            "Revisions a watch stream was behind the server's index when it sent a batch (1: up to date)",
+            watch_lag.clone(),
+        );
         let objects = Family::<KindLabels, Gauge>::default();
         registry.register("palisade_objects", "Objects by kind", objects.clone());
         Metrics {
@@ -90,6 +99,7 @@ impl Default for Metrics {
             txn_seconds,
             txn_conflicts,
             watch_clients,
+            watch_lag,
             objects,
         }
     }

@@ -200,6 +200,8 @@ async fn watch(
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
     let gauge = s.service.metrics().watch_clients.clone();
+    let lag = s.service.metrics().watch_lag.clone();
+    let service = s.service.clone();
     gauge.inc();
     tokio::spawn(async move {
         // Counted while the stream runs.
@@ -221,6 +223,9 @@ async fn watch(
             };
             let lines = match item {
                 Ok(batch) => {
+                    // 1 when the batch is the index's newest revision.
+                    let behind = service.cache().revision() - batch.revision + 1;
+                    lag.observe(behind.max(1) as f64);
                     let mut out = Vec::new();
                     for ev in &batch.events {
                         let Some((kind, id)) = kind_of(&ev.kv.key) else {

@@ -595,6 +595,20 @@ async fn metrics_count_the_workload() {
         .expect("watch");
     assert_eq!(resp.status(), 200);
     assert_eq!(sample(&scrape().await, "palisade_watch_clients", &[]), 1.0);
+    // A change reaches the stream: one more batch in the lag histogram.
+    let lag_before = sample(&scrape().await, "palisade_watch_lag_revisions_count", &[]);
+    s.create_sg("seen").await;
+    let mut resp = resp;
+    let mut got = String::new();
+    while !got.contains("\"seen\"") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), resp.chunk())
+            .await
+            .expect("the change within 5 s")
+            .expect("chunk")
+            .expect("stream open");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(sample(&scrape().await, "palisade_watch_lag_revisions_count", &[]) > lag_before);
     drop(resp);
     let mut closed = false;
     for _ in 0..50 {
