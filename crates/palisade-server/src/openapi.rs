@@ -122,6 +122,7 @@ envelopes! {
 #[derive(Serialize, ToSchema)]
 pub struct NewSecurityGroup {
     /// Free text (at most 255 characters); `default` is reserved.
+    #[schema(max_length = 255)]
     pub name: Option<String>,
     /// Free text.
     pub description: Option<String>,
@@ -173,14 +174,16 @@ pub struct NewRule {
     /// Parent group.
     pub security_group_id: String,
     /// `ingress` or `egress`.
-    pub direction: String,
+    pub direction: palisade_model::rule::Direction,
     /// `IPv4` (default) or `IPv6`.
-    pub ethertype: Option<String>,
+    pub ethertype: Option<palisade_model::rule::EtherType>,
     /// Name (`tcp`, `udp`, `icmp`, …), number 0–255, `any` or null.
     pub protocol: Option<String>,
-    /// Lowest port or ICMP type.
+    /// Lowest port (1–65535) or ICMP type (0–255).
+    #[schema(minimum = 0, maximum = 65535)]
     pub port_range_min: Option<u32>,
-    /// Highest port or ICMP code.
+    /// Highest port (1–65535) or ICMP code (0–255).
+    #[schema(minimum = 0, maximum = 65535)]
     pub port_range_max: Option<u32>,
     /// Remote prefix (CIDR).
     pub remote_ip_prefix: Option<String>,
