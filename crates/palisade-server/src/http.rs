@@ -36,6 +36,8 @@ pub struct AppState {
     pub hmac: Arc<crate::agents::HmacKeys>,
     /// What agents last reported.
     pub agents: Arc<crate::agents::AgentRegistry>,
+    /// Watch batches encoded once for every stream.
+    pub watch_batches: Arc<crate::watch::EncodedBatches>,
 }
 
 /// An error on the wire.

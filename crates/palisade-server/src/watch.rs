@@ -202,6 +202,7 @@ async fn watch(
     let gauge = s.service.metrics().watch_clients.clone();
     let lag = s.service.metrics().watch_lag.clone();
     let service = s.service.clone();
+    let encoded = s.watch_batches.clone();
     gauge.inc();
     tokio::spawn(async move {
         // Counted while the stream runs.
@@ -226,37 +227,14 @@ async fn watch(
                     // 1 when the batch is the index's newest revision.
                     let behind = service.cache().revision() - batch.revision + 1;
                     lag.observe(behind.max(1) as f64);
-                    let mut out = Vec::new();
-                    for ev in &batch.events {
-                        let Some((kind, id)) = kind_of(&ev.kv.key) else {
-                            continue;
-                        };
-                        let object: Value = match ev.kind {
-                            EventKind::Put => wire(kind, &ev.kv.value),
-                            EventKind::Delete => Value::Null,
-                        };
-                        let line = json!({
-                            "revision": batch.revision,
-                            "type": if ev.kind == EventKind::Put { "put" } else { "delete" },
-                            "kind": kind,
-                            "id": id,
-                            "object": object,
-                        });
-                        out.extend_from_slice(&serde_json::to_vec(&line).unwrap_or_default());
-                        out.push(b'\n');
-                    }
-                    // An empty line marks a revision without public changes, so the
-                    // client's revision still advances.
-                    if out.is_empty() {
-                        out.extend_from_slice(
-                            format!(
-                                "{{\"revision\":{},\"type\":\"progress\"}}\n",
-                                batch.revision
-                            )
-                            .as_bytes(),
-                        );
-                    }
-                    out
+                    encoded.get_or_encode(&batch, sse, || {
+                        let lines = encode_batch(&batch);
+                        if sse {
+                            sse_frames(&lines)
+                        } else {
+                            lines
+                        }
+                    })
                 }
                 Err(e) => {
                     let line = json!({"type": "error", "message": e.to_string()});
@@ -267,8 +245,7 @@ async fn watch(
                     return;
                 }
             };
-            let lines = if sse { sse_frames(&lines) } else { lines };
-            if tx.send(Ok(lines.into())).await.is_err() {
+            if tx.send(Ok(lines)).await.is_err() {
                 return;
             }
         }
@@ -280,6 +257,76 @@ async fn watch(
         "application/x-ndjson"
     };
     Ok(([(header::CONTENT_TYPE, kind)], body).into_response())
+}
+
+/// One revision's changes as NDJSON lines (a `progress` line when none is public).
+fn encode_batch(batch: &palisade_store::EventBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    for ev in &batch.events {
+        let Some((kind, id)) = kind_of(&ev.kv.key) else {
+            continue;
+        };
+        let object: Value = match ev.kind {
+            EventKind::Put => wire(kind, &ev.kv.value),
+            EventKind::Delete => Value::Null,
+        };
+        let line = json!({
+            "revision": batch.revision,
+            "type": if ev.kind == EventKind::Put { "put" } else { "delete" },
+            "kind": kind,
+            "id": id,
+            "object": object,
+        });
+        out.extend_from_slice(&serde_json::to_vec(&line).unwrap_or_default());
+        out.push(b'\n');
+    }
+    // An empty line marks a revision without public changes, so the
+    // client's revision still advances.
+    if out.is_empty() {
+        out.extend_from_slice(
+            format!(
+                "{{\"revision\":{},\"type\":\"progress\"}}\n",
+                batch.revision
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
+/// Recent revisions already encoded, shared by every watch stream of this server: a change
+/// is serialised once, however many agents follow it.
+#[derive(Default)]
+pub struct EncodedBatches {
+    recent: std::sync::Mutex<std::collections::BTreeMap<(i64, bool, bool), bytes::Bytes>>,
+}
+
+/// Encoded revisions remembered (streams far behind encode their own).
+const ENCODED_BATCHES: usize = 512;
+
+impl EncodedBatches {
+    /// The encoding of `batch` (as SSE frames when `sse`). A revision's changes are the same
+    /// for every stream; an empty batch (a progress mark) is kept apart, as a stream may get
+    /// one for a revision whose changes it already had.
+    fn get_or_encode(
+        &self,
+        batch: &palisade_store::EventBatch,
+        sse: bool,
+        encode: impl FnOnce() -> Vec<u8>,
+    ) -> bytes::Bytes {
+        let key = (batch.revision, batch.events.is_empty(), sse);
+        let lock = || self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = lock().get(&key) {
+            return b.clone();
+        }
+        let b = bytes::Bytes::from(encode());
+        let mut recent = lock();
+        recent.insert(key, b.clone());
+        while recent.len() > ENCODED_BATCHES {
+            recent.pop_first();
+        }
+        b
+    }
 }
 
 /// NDJSON lines as SSE events: `id: <revision>` and `data: <line>`.

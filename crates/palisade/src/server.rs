@@ -178,6 +178,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             admin: hmac_key(args.hmac_admin_key.as_deref(), "--hmac-admin-key")?,
         }),
         agents: Default::default(),
+        watch_batches: Default::default(),
     };
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
