@@ -345,3 +345,63 @@ fn sse_frames(lines: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_store::{Event, EventBatch, EventKind, KeyValue};
+
+    fn batch(revision: i64, keys: &[&str]) -> EventBatch {
+        EventBatch {
+            revision,
+            events: keys
+                .iter()
+                .map(|k| Event {
+                    kind: EventKind::Delete,
+                    kv: KeyValue {
+                        key: k.to_string(),
+                        value: Vec::new(),
+                        create_revision: 0,
+                        mod_revision: revision,
+                        version: 0,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_revision_is_encoded_once_and_a_progress_mark_apart() {
+        let cache = EncodedBatches::default();
+        let mut encodes = 0;
+        let b = batch(7, &["sg/a"]);
+        let first = cache.get_or_encode(&b, false, || {
+            encodes += 1;
+            encode_batch(&b)
+        });
+        let again = cache.get_or_encode(&b, false, || {
+            encodes += 1;
+            encode_batch(&b)
+        });
+        assert_eq!((first.clone(), encodes), (again, 1));
+        assert!(String::from_utf8_lossy(&first).contains("\"type\":\"delete\""));
+        // SSE frames are their own entry.
+        let sse = cache.get_or_encode(&b, true, || sse_frames(&encode_batch(&b)));
+        assert!(sse.starts_with(b"id: 7\n"));
+        // A progress mark at the same revision is not the revision's changes.
+        let empty = batch(7, &[]);
+        let progress = cache.get_or_encode(&empty, false, || encode_batch(&empty));
+        assert_eq!(&progress[..], b"{\"revision\":7,\"type\":\"progress\"}\n");
+        // Old revisions are forgotten beyond the bound.
+        for r in 100..(100 + ENCODED_BATCHES as i64) {
+            let b = batch(r, &["sg/x"]);
+            cache.get_or_encode(&b, false, || encode_batch(&b));
+        }
+        let mut encoded_again = false;
+        cache.get_or_encode(&b, false, || {
+            encoded_again = true;
+            encode_batch(&b)
+        });
+        assert!(encoded_again);
+    }
+}
