@@ -92,6 +92,9 @@ struct RuleFile {
     revision: i64,
     seen_revision: i64,
     genid: Option<u32>,
+    /// SHA-256 of our tables' listing (counters stripped) at `genid`, taken at the first
+    /// quiet check after an apply: a foreign commit that leaves it unchanged is not drift.
+    baseline: Option<String>,
     status: Arc<Mutex<Status>>,
     metrics: Arc<AgentMetrics>,
     file_tx: Option<std::sync::mpsc::Sender<InForce>>,
@@ -200,6 +203,7 @@ impl RuleFile {
         self.fw_applied = fw_text;
         self.revision = self.seen_revision;
         self.pending_since = None;
+        self.baseline = None;
         self.metrics.applied(is_delta, took.as_secs_f64());
         self.genid = if self.opts.dry_run {
             None
@@ -255,19 +259,58 @@ impl RuleFile {
         }
     }
 
-    /// Drift: somebody else committed to nftables since our last apply.
+    /// The tables this agent owns (`inet palisade`, `inet palisade_fw`).
+    fn tables(&self) -> Vec<String> {
+        let mut t = Vec::new();
+        if self.view.is_some() {
+            t.push(format!("inet {}", palisade_dataplane::render::TABLE));
+        }
+        if self.fw.is_some() {
+            t.push(format!("inet {}", palisade_dataplane::firewall::FW_TABLE));
+        }
+        t
+    }
+
+    /// Drift: somebody else changed our tables since our last apply. The generation id
+    /// says whether anybody committed anything (free to ask); only then are our tables
+    /// listed and compared with the baseline, so other software's commits (kube-proxy,
+    /// Docker, libvirt) cost a listing, not a full replace.
     async fn check_drift(&mut self) {
         if self.opts.dry_run {
             return;
         }
-        let now = ruleset_genid().ok();
-        if now.is_some() && now != self.genid {
-            tracing::warn!(expected = ?self.genid, found = ?now, "nftables changed behind our back: restoring the ruleset");
-            self.needs_full = true;
-            self.lock().drift_repairs += 1;
-            self.metrics.drift_repairs.inc();
-            self.apply().await;
+        let Ok(now) = ruleset_genid() else {
+            return;
+        };
+        if Some(now) == self.genid {
+            if self.baseline.is_none() {
+                if let Ok(listing) = self.applier.list(self.tables()).await {
+                    // Only a listing taken at our own generation is a baseline.
+                    if ruleset_genid().ok() == Some(now) {
+                        self.baseline = Some(sha256_hex(&listing));
+                    }
+                }
+            }
+            return;
         }
+        if let Some(base) = &self.baseline {
+            if let Ok(listing) = self.applier.list(self.tables()).await {
+                if sha256_hex(&listing) == *base {
+                    tracing::debug!(
+                        generation = now,
+                        "nftables changed elsewhere; our tables are intact"
+                    );
+                    self.genid = Some(now);
+                    self.metrics.foreign_commits.inc();
+                    return;
+                }
+            }
+        }
+        tracing::warn!(expected = ?self.genid, found = now, "nftables changed behind our back: restoring the ruleset");
+        self.needs_full = true;
+        self.lock().drift_repairs += 1;
+        self.metrics.drift_repairs.inc();
+        self.apply().await;
     }
 
     /// The firewall table's spec from its sources: static parts from the config, the
@@ -604,6 +647,7 @@ pub async fn run(cfg: AgentConfig, opts: Options) -> Result<(), AgentError> {
         revision: 0,
         seen_revision: 0,
         genid: None,
+        baseline: None,
         status: status.clone(),
         metrics: metrics.clone(),
     };

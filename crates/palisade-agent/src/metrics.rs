@@ -42,6 +42,8 @@ pub struct AgentMetrics {
     pub apply_failures: Counter,
     /// Rulesets restored after somebody else changed nftables.
     pub drift_repairs: Counter,
+    /// Commits by others that left our tables as they were.
+    pub foreign_commits: Counter,
     drops: Family<DropLabels, Counter>,
     /// Drop-log lines not written because of the per-second limit.
     pub drop_lines_suppressed: Counter,
@@ -97,6 +99,12 @@ impl AgentMetrics {
             "Rulesets restored after somebody else changed nftables",
             drift_repairs.clone(),
         );
+        let foreign_commits = Counter::default();
+        r.register(
+            "foreign_commits",
+            "nftables commits by other software that left our tables as they were (no repair needed)",
+            foreign_commits.clone(),
+        );
         let drops = Family::<DropLabels, Counter>::default();
         r.register(
             "drops",
@@ -151,6 +159,7 @@ impl AgentMetrics {
             apply_seconds,
             apply_failures,
             drift_repairs,
+            foreign_commits,
             drops,
             drop_lines_suppressed,
             applied_revision,

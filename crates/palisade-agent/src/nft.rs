@@ -34,6 +34,7 @@ struct Lib {
     ctx: *mut c_void,
     run: RunFn,
     err: GetBufFn,
+    out: GetBufFn,
 }
 
 impl Lib {
@@ -58,6 +59,9 @@ impl Lib {
             let run: RunFn = *lib
                 .get::<RunFn>(b"nft_run_cmd_from_buffer\0")
                 .map_err(|e| e.to_string())?;
+            let out: GetBufFn = *lib
+                .get::<GetBufFn>(b"nft_ctx_get_output_buffer\0")
+                .map_err(|e| e.to_string())?;
             let ctx = new(0);
             if ctx.is_null() {
                 return Err("nft_ctx_new failed".into());
@@ -69,11 +73,17 @@ impl Lib {
                 ctx,
                 run,
                 err,
+                out,
             })
         }
     }
 
     fn apply(&mut self, script: &str) -> Result<(), NftError> {
+        self.run(script).map(drop)
+    }
+
+    /// Runs `script`; its output on success.
+    fn run(&mut self, script: &str) -> Result<String, NftError> {
         let c = CString::new(script)
             .map_err(|_| NftError::Refused("the script contains a NUL byte".into()))?;
         // SAFETY: ctx is a live context owned by this struct and used from one thread; the
@@ -81,7 +91,12 @@ impl Lib {
         unsafe {
             let rc = (self.run)(self.ctx, c.as_ptr());
             if rc == 0 {
-                Ok(())
+                let o = (self.out)(self.ctx);
+                Ok(if o.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(o).to_string_lossy().into_owned()
+                })
             } else {
                 let e = (self.err)(self.ctx);
                 let msg = if e.is_null() {
@@ -96,10 +111,15 @@ impl Lib {
 }
 
 fn spawn_apply(script: &str) -> Result<(), NftError> {
+    spawn_run(script).map(drop)
+}
+
+/// Runs `script` with a spawned `nft -f -`; its output on success.
+fn spawn_run(script: &str) -> Result<String, NftError> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| NftError::Unavailable(e.to_string()))?;
@@ -112,7 +132,7 @@ fn spawn_apply(script: &str) -> Result<(), NftError> {
         .wait_with_output()
         .map_err(|e| NftError::Unavailable(e.to_string()))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(NftError::Refused(
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
@@ -120,7 +140,39 @@ fn spawn_apply(script: &str) -> Result<(), NftError> {
     }
 }
 
-type Job = (String, mpsc::Sender<Result<(), NftError>>);
+/// What the applier thread is asked to do.
+enum Job {
+    /// Apply a script as one transaction.
+    Apply(String, mpsc::Sender<Result<(), NftError>>),
+    /// List these tables (`family name`), counters stripped; a missing table lists empty.
+    List(Vec<String>, mpsc::Sender<Result<String, NftError>>),
+}
+
+/// `counter packets N bytes M` → `counter`: traffic is not drift.
+fn strip_counters(listing: &str) -> String {
+    const PAT: &str = "counter packets ";
+    let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let mut out = String::with_capacity(listing.len());
+    let mut rest = listing;
+    while let Some(i) = rest.find(PAT) {
+        let after = &rest[i + PAT.len()..];
+        let n = digits(after);
+        let bytes = after[n..].strip_prefix(" bytes ").filter(|_| n > 0);
+        match bytes.map(|t| (t, digits(t))) {
+            Some((t, m)) if m > 0 => {
+                out.push_str(&rest[..i]);
+                out.push_str("counter");
+                rest = &t[m..];
+            }
+            _ => {
+                out.push_str(&rest[..i + PAT.len()]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 /// The applier: a thread owning the libnftables context (or spawning `nft`), taking one
 /// script at a time.
@@ -145,12 +197,36 @@ impl Applier {
                 } else {
                     "nft -f (spawned)"
                 });
-                for (script, reply) in rx {
-                    let r = match lib.as_mut() {
-                        Some(l) => l.apply(&script),
-                        None => spawn_apply(&script),
-                    };
-                    let _ = reply.send(r);
+                for job in rx {
+                    match job {
+                        Job::Apply(script, reply) => {
+                            let r = match lib.as_mut() {
+                                Some(l) => l.apply(&script),
+                                None => spawn_apply(&script),
+                            };
+                            let _ = reply.send(r);
+                        }
+                        Job::List(tables, reply) => {
+                            let mut all = String::new();
+                            let mut failed = None;
+                            for t in &tables {
+                                let cmd = format!("list table {t}");
+                                let r = match lib.as_mut() {
+                                    Some(l) => l.run(&cmd),
+                                    None => spawn_run(&cmd),
+                                };
+                                match r {
+                                    Ok(text) => all.push_str(&strip_counters(&text)),
+                                    Err(NftError::Refused(e)) if e.contains("No such file") => {}
+                                    Err(e) => failed = Some(e),
+                                }
+                            }
+                            let _ = reply.send(match failed {
+                                Some(e) => Err(e),
+                                None => Ok(all),
+                            });
+                        }
+                    }
                 }
                 if let Some(l) = lib {
                     // SAFETY: the context is freed once, after its last use.
@@ -173,9 +249,21 @@ impl Applier {
     pub fn apply_blocking(&self, script: &str) -> Result<(), NftError> {
         let (reply, rx) = mpsc::channel();
         self.tx
-            .send((script.to_string(), reply))
+            .send(Job::Apply(script.to_string(), reply))
             .map_err(|_| NftError::Unavailable("applier thread gone".into()))?;
         rx.recv()
+            .map_err(|_| NftError::Unavailable("applier thread gone".into()))?
+    }
+
+    /// The listing of `tables` (`inet palisade`, …) without counters: what is in force.
+    pub async fn list(&self, tables: Vec<String>) -> Result<String, NftError> {
+        let (reply, rx) = mpsc::channel();
+        self.tx
+            .send(Job::List(tables, reply))
+            .map_err(|_| NftError::Unavailable("applier thread gone".into()))?;
+        tokio::task::spawn_blocking(move || rx.recv())
+            .await
+            .map_err(|e| NftError::Unavailable(e.to_string()))?
             .map_err(|_| NftError::Unavailable("applier thread gone".into()))?
     }
 
@@ -261,5 +349,19 @@ pub fn ruleset_genid() -> std::io::Result<u32> {
             off += (alen + 3) & !3;
         }
         Err(std::io::Error::other("no generation id in the answer"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_counters;
+
+    #[test]
+    fn counters_are_not_drift() {
+        assert_eq!(
+            strip_counters("ip saddr 1.2.3.4 counter packets 12 bytes 3400 accept\ncounter packets 0 bytes 0 comment \"x\"\n"),
+            "ip saddr 1.2.3.4 counter accept\ncounter comment \"x\"\n"
+        );
+        assert_eq!(strip_counters("no counters here"), "no counters here");
     }
 }

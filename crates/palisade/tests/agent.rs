@@ -174,6 +174,7 @@ const DELTAS: &str = "palisade_agent_applies_total{agent=\"hv1\",kind=\"delta\"}
 const FULLS: &str = "palisade_agent_applies_total{agent=\"hv1\",kind=\"full\"}";
 const APPLY_FAILURES: &str = "palisade_agent_apply_failures_total{agent=\"hv1\"}";
 const REPAIRS: &str = "palisade_agent_drift_repairs_total{agent=\"hv1\"}";
+const FOREIGN: &str = "palisade_agent_foreign_commits_total{agent=\"hv1\"}";
 const REVISION: &str = "palisade_agent_applied_revision{agent=\"hv1\"}";
 const SINCE_SYNC: &str = "palisade_agent_seconds_since_last_sync{agent=\"hv1\"}";
 const DEFAULT_DROPS: &str =
@@ -433,6 +434,22 @@ async fn the_agent_enforces_changes_and_fails_safe() {
     assert_eq!(m4.get(REPAIRS) - m3.get(REPAIRS), 1.0, "{}", m4.text);
     assert_eq!(m4.get(FULLS) - m3.get(FULLS), 1.0, "{}", m4.text);
     assert_eq!(m4.get(APPLY_FAILURES), 0.0);
+    // Another program's commit elsewhere in nftables (kube-proxy, Docker, …) is not drift:
+    // our tables are listed, found intact, and left alone.
+    std::thread::sleep(Duration::from_millis(1500)); // a quiet check takes the baseline
+    let (ok, out) = nft(&lab, "hv", &["add", "table", "inet", "someone_else"]);
+    assert!(ok, "{out}");
+    let mut m5 = scrape().await;
+    for _ in 0..30 {
+        if m5.get(FOREIGN) > m4.get(FOREIGN) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        m5 = scrape().await;
+    }
+    assert!(m5.get(FOREIGN) > m4.get(FOREIGN), "{}", m5.text);
+    assert_eq!(m5.get(REPAIRS), m4.get(REPAIRS), "no repair: {}", m5.text);
+    assert_eq!(m5.get(FULLS), m4.get(FULLS), "no full apply: {}", m5.text);
     for kind in ["delta", "full"] {
         assert_eq!(
             m4.get(&format!(
