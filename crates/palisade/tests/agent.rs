@@ -169,6 +169,61 @@ async fn create_port(
     v["port"]["id"].as_str().expect("id").to_string()
 }
 
+/// One host of a test: namespace `name` behind tap `tap<name>` on the hypervisor, with MAC
+/// `fa:16:3e:00:NN:01` and addresses `198.18.N.1` and `fd00::NN:1` (NN = N in hex), and the
+/// ports it listens on.
+struct Host<'a> {
+    name: &'a str,
+    n: u8,
+    serve: &'a [u16],
+}
+
+impl<'a> Host<'a> {
+    fn new(name: &'a str, n: u8) -> Self {
+        Host {
+            name,
+            n,
+            serve: &[],
+        }
+    }
+
+    fn serving(self, ports: &'a [u16]) -> Self {
+        Host {
+            serve: ports,
+            ..self
+        }
+    }
+}
+
+/// A hypervisor namespace `hv` that forwards, with `hosts` behind their taps.
+fn hypervisor(name: &str, hosts: &[Host]) -> Lab {
+    let mut lab = Lab::new(name);
+    lab.add_ns("hv");
+    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    for h in hosts {
+        lab.add_host(
+            h.name,
+            &format!("tap{}", h.name),
+            &format!("fa:16:3e:00:{:02x}:01", h.n),
+            &format!("198.18.{}.1", h.n),
+            &format!("fd00::{:x}:1", h.n),
+        );
+    }
+    for h in hosts.iter().filter(|h| !h.serve.is_empty()) {
+        lab.serve(h.name, h.serve);
+    }
+    lab
+}
+
+/// [`hypervisor`], plus a server on an uplink from the root namespace (`root` address) to
+/// the hypervisor (`hv` address), taking agents' requests signed with [`KEY`].
+fn hypervisor_with_server(name: &str, hosts: &[Host], (root, hv): (&str, &str)) -> (Lab, Server) {
+    let mut lab = hypervisor(name, hosts);
+    lab.uplink("hv", root, hv);
+    let server = Server::start_on(&format!("{root}:0"), &["--hmac-view-key", KEY]);
+    (lab, server)
+}
+
 const METRICS: &str = "198.19.254.2:9465";
 const DELTAS: &str = "palisade_agent_applies_total{agent=\"hv1\",kind=\"delta\"}";
 const FULLS: &str = "palisade_agent_applies_total{agent=\"hv1\",kind=\"full\"}";
@@ -222,26 +277,14 @@ async fn the_agent_enforces_changes_and_fails_safe() {
     if !can_run() {
         return;
     }
-    let mut lab = Lab::new("agent");
-    lab.add_ns("hv");
-    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.add_host(
-        "web",
-        "tapweb",
-        "fa:16:3e:00:01:01",
-        "198.18.1.1",
-        "fd00::1:1",
+    let (lab, server) = hypervisor_with_server(
+        "agent",
+        &[
+            Host::new("web", 1),
+            Host::new("db", 2).serving(&[3306, 5432]),
+        ],
+        ("198.19.254.1", "198.19.254.2"),
     );
-    lab.add_host(
-        "db",
-        "tapdb",
-        "fa:16:3e:00:02:01",
-        "198.18.2.1",
-        "fd00::2:1",
-    );
-    lab.serve("db", &[3306, 5432]);
-    lab.uplink("hv", "198.19.254.1", "198.19.254.2");
-    let server = Server::start_on("198.19.254.1:0", &["--hmac-view-key", KEY]);
     let net = server.create_network("n").await;
     let web = server.create_sg("web").await;
     let db = server.create_sg("db").await;
@@ -511,19 +554,11 @@ async fn invalid_data_from_the_source_is_refused_and_reported() {
     if !can_run() {
         return;
     }
-    let mut lab = Lab::new("agentbad");
-    lab.add_ns("hv");
-    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.add_host(
-        "web",
-        "tapw",
-        "fa:16:3e:00:01:01",
-        "198.18.1.1",
-        "fd00::1:1",
+    let (lab, server) = hypervisor_with_server(
+        "agentbad",
+        &[Host::new("web", 1).serving(&[80])],
+        ("198.19.254.5", "198.19.254.6"),
     );
-    lab.serve("web", &[80]);
-    lab.uplink("hv", "198.19.254.5", "198.19.254.6");
-    let server = Server::start_on("198.19.254.5:0", &["--hmac-view-key", KEY]);
     let net = server.create_network("n").await;
     let sg = server.create_sg("web").await;
     let port = create_port(
@@ -531,7 +566,7 @@ async fn invalid_data_from_the_source_is_refused_and_reported() {
         &net,
         &[&sg],
         "hv1",
-        "tapw",
+        "tapweb",
         "fa:16:3e:00:01:01",
         "198.18.1.1",
     )
@@ -665,25 +700,13 @@ fn a_static_config_enforces_its_firewall_and_policies() {
     if !can_run() {
         return;
     }
-    let mut lab = Lab::new("agentfw");
-    lab.add_ns("hv");
-    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.add_host(
-        "out",
-        "tapout",
-        "fa:16:3e:00:05:01",
-        "198.18.5.1",
-        "fd00::5:1",
+    let lab = hypervisor(
+        "agentfw",
+        &[
+            Host::new("out", 5).serving(&[443, 8080]),
+            Host::new("in", 6).serving(&[80, 22]),
+        ],
     );
-    lab.add_host(
-        "in",
-        "tapin",
-        "fa:16:3e:00:06:01",
-        "198.18.6.1",
-        "fd00::6:1",
-    );
-    lab.serve("in", &[80, 22]);
-    lab.serve("out", &[443, 8080]);
     let tmp = tempfile::tempdir().expect("tmp");
     let rule_file = tmp.path().join("firewall.v4");
     let config = tmp.path().join("agent.yaml");
@@ -778,26 +801,11 @@ async fn firewall_policies_follow_the_servers_document() {
     if !can_run() {
         return;
     }
-    let mut lab = Lab::new("agentmetal");
-    lab.add_ns("hv");
-    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.add_host(
-        "out",
-        "tapout",
-        "fa:16:3e:00:05:01",
-        "198.18.5.1",
-        "fd00::5:1",
+    let (lab, server) = hypervisor_with_server(
+        "agentmetal",
+        &[Host::new("out", 5), Host::new("in", 6).serving(&[80, 22])],
+        ("198.19.254.13", "198.19.254.14"),
     );
-    lab.add_host(
-        "in",
-        "tapin",
-        "fa:16:3e:00:06:01",
-        "198.18.6.1",
-        "fd00::6:1",
-    );
-    lab.serve("in", &[80, 22]);
-    lab.uplink("hv", "198.19.254.13", "198.19.254.14");
-    let server = Server::start_on("198.19.254.13:0", &["--hmac-view-key", KEY]);
     let tmp = tempfile::tempdir().expect("tmp");
     let config = tmp.path().join("agent.yaml");
     let text = std::fs::read_to_string(
@@ -925,26 +933,11 @@ async fn the_calico_migration_never_breaks_the_flow() {
     if !can_run() {
         return;
     }
-    let mut lab = Lab::new("calico");
-    lab.add_ns("hv");
-    lab.exec("hv", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.add_host(
-        "cp",
-        "tapcp",
-        "fa:16:3e:00:0c:01",
-        "198.18.12.1",
-        "fd00::c:1",
+    let (lab, server) = hypervisor_with_server(
+        "calico",
+        &[Host::new("cp", 12).serving(&[179]), Host::new("wk", 13)],
+        ("198.19.254.17", "198.19.254.18"),
     );
-    lab.add_host(
-        "wk",
-        "tapwk",
-        "fa:16:3e:00:0d:01",
-        "198.18.13.1",
-        "fd00::d:1",
-    );
-    lab.serve("cp", &[179]);
-    lab.uplink("hv", "198.19.254.17", "198.19.254.18");
-    let server = Server::start_on("198.19.254.17:0", &["--hmac-view-key", KEY]);
     let net = server.create_network("n").await;
     let mut ports = Vec::new();
     for (name, tap, mac, ip, role) in [
