@@ -235,13 +235,22 @@ fn the_package_installs_and_its_server_unit_starts() {
             .find(|w| w.starts_with("http://"))?
             .to_string();
         let token = std::fs::read_to_string(state.join("admin-token")).ok()?;
-        let out = Command::new("curl")
-            .args(["-sf", "-H"])
-            .arg(format!("X-Auth-Token: {}", token.trim()))
-            .arg(format!("{url}/security-groups"))
-            .output()
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .ok()?;
-        Some(String::from_utf8_lossy(&out.stdout).to_string())
+        rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{url}/security-groups"))
+                .header("X-Auth-Token", token.trim())
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        })
     });
     let _ = child.kill();
     let _ = child.wait();
